@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/devtrack/devtrack/internal/redisq"
+	"github.com/devtrack/devtrack/internal/token"
+	"github.com/devtrack/devtrack/storage"
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// validID is what device ids, user names and groups may look like.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$`)
+
+// withStore runs fn with the store open (and migrated).
+func (g *globals) withStore(cmd *cobra.Command, fn func(context.Context, storage.Store) error) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	s, err := g.openStore(cmd.Context(), log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(cmd.Context(), s)
+}
+
+func newMigrateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the store's schema",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				fmt.Fprintln(cmd.OutOrStdout(), "schema is up to date")
+				return nil
+			})
+		},
+	}
+}
+
+func newDeviceCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "device", Short: "Register, list and revoke devices"}
+	var group, name string
+	add := &cobra.Command{
+		Use:   "add ID",
+		Short: "Register a device; prints its token once, alone on the last line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			if !validID.MatchString(id) {
+				return usagef("device id %q: use 1 to 64 letters, digits and . _ : @ - (not first)", id)
+			}
+			if group != "" && !validID.MatchString(group) {
+				return usagef("group %q: use 1 to 64 letters, digits and . _ : @ -", group)
+			}
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				tok := token.New(token.DevicePrefix)
+				d := storage.Device{ID: id, Name: name, Group: group, CreatedAt: time.Now().UnixMilli()}
+				if err := s.AddDevice(ctx, d, token.Hash(tok)); err != nil {
+					if errors.Is(err, storage.ErrExists) {
+						return fmt.Errorf("device %q already exists", id)
+					}
+					return fmt.Errorf("add device: %w", err)
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "device %s added (group %q); its token, shown only now:\n%s\n", id, group, tok)
+				return nil
+			})
+		},
+	}
+	add.Flags().StringVar(&group, "group", "", "group the device belongs to (operators see their groups' devices)")
+	add.Flags().StringVar(&name, "name", "", "display name")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List devices",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				devs, err := s.Devices(ctx, nil)
+				if err != nil {
+					return fmt.Errorf("list devices: %w", err)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tGROUP\tCREATED\tSTATUS")
+				for _, d := range devs {
+					status := "active"
+					if d.RevokedAt != 0 {
+						status = "revoked " + time.UnixMilli(d.RevokedAt).UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(d.ID), safe(d.Name), safe(d.Group),
+						time.UnixMilli(d.CreatedAt).UTC().Format(time.RFC3339), status)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a device's token; its open connections close within 5 s",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				if err := s.RevokeDevice(ctx, args[0]); err != nil {
+					if errors.Is(err, storage.ErrNotFound) {
+						return fmt.Errorf("no device %q", args[0])
+					}
+					return fmt.Errorf("revoke device: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "device %s revoked\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, list, revoke)
+	return cmd
+}
+
+func newUserCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage users of the API and web UI"}
+	var role, groups, password string
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Create a user; prints an API token once, alone on the last line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if !validID.MatchString(name) {
+				return usagef("user name %q: use 1 to 64 letters, digits and . _ : @ -", name)
+			}
+			if role != storage.RoleAdmin && role != storage.RoleOperator {
+				return usagef("--role %q: want admin or operator", role)
+			}
+			var gs []string
+			for _, gr := range strings.Split(groups, ",") {
+				if gr = strings.TrimSpace(gr); gr != "" {
+					if !validID.MatchString(gr) {
+						return usagef("group %q: use 1 to 64 letters, digits and . _ : @ -", gr)
+					}
+					gs = append(gs, gr)
+				}
+			}
+			var pwHash []byte
+			if password != "" {
+				var err error
+				if pwHash, err = bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost); err != nil {
+					return usagef("--password: %v", err)
+				}
+			}
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				tok := token.New(token.UserPrefix)
+				u := storage.User{Name: name, Role: role, Groups: gs, CreatedAt: time.Now().UnixMilli()}
+				if _, err := s.AddUser(ctx, u, token.Hash(tok), pwHash); err != nil {
+					if errors.Is(err, storage.ErrExists) {
+						return fmt.Errorf("user %q already exists", name)
+					}
+					return fmt.Errorf("add user: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s added (%s, groups %q); API token, shown only now:\n%s\n", name, role, strings.Join(gs, ","), tok)
+				return nil
+			})
+		},
+	}
+	add.Flags().StringVar(&role, "role", storage.RoleOperator, "admin or operator")
+	add.Flags().StringVar(&groups, "groups", "", "comma-separated groups an operator may see")
+	add.Flags().StringVar(&password, "password", "", "password for the web UI (none if empty)")
+	cmd.AddCommand(add)
+	return cmd
+}
+
+func newQueueCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "queue", Short: "Inspect the ingest list, in-flight items and dead letters"}
+	withRedis := func(cmd *cobra.Command, fn func(context.Context, *redisq.Client) error) error {
+		ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+		defer cancel()
+		c, err := g.openRedis(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(ctx, c)
+	}
+	stats := &cobra.Command{
+		Use: "stats", Short: "Pending, in-flight and dead counts", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRedis(cmd, func(ctx context.Context, c *redisq.Client) error {
+				st, err := c.Stats(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "pending: %d\nin_flight: %d\ndead: %d\nworkers: %d\n", st.Pending, st.InFlight, st.Dead, st.Workers)
+				return nil
+			})
+		},
+	}
+	dead := &cobra.Command{Use: "dead", Short: "Dead letters"}
+	var limit int
+	deadList := &cobra.Command{
+		Use: "list", Short: "List dead letters, newest first, as JSON lines", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRedis(cmd, func(ctx context.Context, c *redisq.Client) error {
+				ds, err := c.DeadLetters(ctx, 0, limit)
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				for _, d := range ds {
+					if err := enc.Encode(d); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+	deadList.Flags().IntVar(&limit, "limit", 100, "most entries to list")
+	var n int
+	requeue := &cobra.Command{
+		Use: "requeue", Short: "Put dead letters back on the ingest list, oldest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRedis(cmd, func(ctx context.Context, c *redisq.Client) error {
+				moved, err := c.RequeueDead(ctx, n)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "requeued: %d\n", moved)
+				return nil
+			})
+		},
+	}
+	requeue.Flags().IntVar(&n, "n", 1000, "most entries to requeue")
+	dead.AddCommand(deadList, requeue)
+	cmd.AddCommand(stats, dead)
+	return cmd
+}
+
+// safe makes device-provided text harmless on a terminal: control characters
+// (escape sequences included) are shown quoted.
+func safe(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			q := fmt.Sprintf("%q", s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
+}
+

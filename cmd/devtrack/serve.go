@@ -1,0 +1,102 @@
+package main
+
+import (
+	"net"
+	"time"
+
+	"github.com/devtrack/devtrack/worker"
+	"github.com/devtrack/devtrack/wsgateway"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+)
+
+func newGatewayCmd(g *globals) *cobra.Command {
+	var cfg wsgateway.Config
+	var maxFrame int
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Serve devices (WebSocket, HTTP ingest), the query API, /metrics, /healthz and /readyz",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			ctx := cmd.Context()
+			cfg.Limits.MaxFrameBytes = maxFrame
+			store, err := g.openStore(ctx, log)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			rdb, err := g.openRedis(ctx)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			gw, err := wsgateway.New(cfg, rdb, rdb, store, log)
+			if err != nil {
+				return usageError{err}
+			}
+			// Shutdown order (Serve): stop accepting, close device sockets
+			// and their links, then the deferred Redis and store closes.
+			return gw.Run(ctx, func(addr net.Addr) {
+				notifyReady(log)
+				log.Info("ready", zap.String("url", "http://"+addr.String()))
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", ":8080", "address to serve on")
+	f.StringVar(&cfg.ID, "id", "", "gateway instance id in device links (default host-pid)")
+	f.IntVar(&maxFrame, "max-frame", 64<<10, "largest device frame in bytes; larger ones get too_large")
+	f.Float64Var(&cfg.FrameRate, "device-rate", 200, "frames per second allowed per device connection")
+	f.IntVar(&cfg.FrameBurst, "device-burst", 0, "burst of frames per device connection (default 2 x rate)")
+	f.DurationVar(&cfg.UpdateInterval, "update-interval", 10*time.Second, "reporting interval advised to HTTP ingest clients")
+	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the gateway heartbeat; links of a gateway silent this long are swept")
+	f.DurationVar(&cfg.PingPeriod, "ping-period", 25*time.Second, "how often devices are pinged")
+	f.DurationVar(&cfg.PongWait, "pong-wait", 60*time.Second, "a device silent this long is disconnected")
+	return cmd
+}
+
+func newWorkerCmd(g *globals) *cobra.Command {
+	var cfg worker.Config
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Drain the ingest list into the store and publish live updates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			ctx := cmd.Context()
+			store, err := g.openStore(ctx, log)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			rdb, err := g.openRedis(ctx)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			w, err := worker.New(cfg, rdb, store, log)
+			if err != nil {
+				return usageError{err}
+			}
+			notifyReady(log)
+			// Run returns after SIGTERM once the batch in hand is stored;
+			// Redis and the store close after it (defers).
+			return w.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ID, "id", "", "worker id (default host-pid-random); a worker restarted with the same id resumes its in-flight items")
+	f.IntVar(&cfg.BatchSize, "batch", 500, "most items stored in one transaction")
+	f.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed attempts before an item goes to the dead-letter list")
+	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the worker heartbeat; in-flight items of a worker silent this long are recovered")
+	return cmd
+}

@@ -1,0 +1,306 @@
+package redisq
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Push puts raw queue items onto the ingest list in one LPUSH, so that either
+// all of them are on the list or none. It returns only once Redis confirmed.
+func (c *Client) Push(ctx context.Context, items ...[]byte) error {
+	if len(items) == 0 {
+		return nil
+	}
+	vals := make([]string, len(items))
+	for i, it := range items {
+		vals[i] = string(it)
+	}
+	cmd := c.rdb.B().Lpush().Key(c.keys.Queue()).Element(vals...).Build()
+	if err := c.rdb.Do(ctx, cmd).Error(); err != nil {
+		return fmt.Errorf("queue push: %w", err)
+	}
+	return nil
+}
+
+// RegisterWorker records a worker and its heartbeat (valid for ttl).
+func (c *Client) RegisterWorker(ctx context.Context, worker string, ttl time.Duration) error {
+	res := c.rdb.DoMulti(ctx,
+		c.rdb.B().Sadd().Key(c.keys.Workers()).Member(worker).Build(),
+		c.rdb.B().Set().Key(c.keys.WorkerAlive(worker)).Value(strconv.FormatInt(time.Now().UnixMilli(), 10)).Px(ttl).Build(),
+	)
+	for _, r := range res {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("register worker %s: %w", worker, err)
+		}
+	}
+	return nil
+}
+
+// WorkerHeartbeat renews a worker's heartbeat.
+func (c *Client) WorkerHeartbeat(ctx context.Context, worker string, ttl time.Duration) error {
+	return c.RegisterWorker(ctx, worker, ttl)
+}
+
+// UnregisterWorker removes a worker whose processing list is empty.
+func (c *Client) UnregisterWorker(ctx context.Context, worker string) error {
+	res := c.rdb.DoMulti(ctx,
+		c.rdb.B().Srem().Key(c.keys.Workers()).Member(worker).Build(),
+		c.rdb.B().Del().Key(c.keys.WorkerAlive(worker)).Build(),
+	)
+	for _, r := range res {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("unregister worker %s: %w", worker, err)
+		}
+	}
+	return nil
+}
+
+// Take moves up to max of the oldest items from the ingest list into the
+// worker's processing list and returns them, oldest first. When the list is
+// empty it blocks up to block for one item (a blocking LMOVE, bounded also by
+// ctx) and then takes what else is there.
+func (c *Client) Take(ctx context.Context, worker string, max int, block time.Duration) ([]string, error) {
+	items, err := c.take(ctx, worker, max)
+	if err != nil || len(items) > 0 || block <= 0 {
+		return items, err
+	}
+	bctx, cancel := context.WithTimeout(ctx, block+2*time.Second)
+	defer cancel()
+	cmd := c.rdb.B().Blmove().Source(c.keys.Queue()).Destination(c.keys.Processing(worker)).
+		Right().Left().Timeout(block.Seconds()).Build()
+	first, err := c.rdb.Do(bctx, cmd).ToString()
+	if isNil(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue blocking move: %w", err)
+	}
+	items = []string{first}
+	if max > 1 {
+		more, err := c.take(ctx, worker, max-1)
+		if err != nil {
+			// The first item is safe in the processing list; hand it over.
+			return items, nil
+		}
+		items = append(items, more...)
+	}
+	return items, nil
+}
+
+func (c *Client) take(ctx context.Context, worker string, max int) ([]string, error) {
+	items, err := scriptTake.Exec(ctx, c.rdb,
+		[]string{c.keys.Queue(), c.keys.Processing(worker)},
+		[]string{strconv.Itoa(max)}).AsStrSlice()
+	if err != nil && !isNil(err) {
+		return nil, fmt.Errorf("queue take: %w", err)
+	}
+	return items, nil
+}
+
+// InFlight returns the items in a worker's processing list, oldest first.
+func (c *Client) InFlight(ctx context.Context, worker string) ([]string, error) {
+	items, err := c.rdb.Do(ctx, c.rdb.B().Lrange().Key(c.keys.Processing(worker)).Start(0).Stop(-1).Build()).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("queue in flight: %w", err)
+	}
+	for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
+		items[i], items[j] = items[j], items[i]
+	}
+	return items, nil
+}
+
+// Attempts returns the failed-attempt counts of the given attempt keys.
+func (c *Client) Attempts(ctx context.Context, keys []string) ([]int, error) {
+	out := make([]int, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	vals, err := c.rdb.Do(ctx, c.rdb.B().Hmget().Key(c.keys.Attempts()).Field(keys...).Build()).ToArray()
+	if err != nil {
+		return nil, fmt.Errorf("queue attempts: %w", err)
+	}
+	for i, v := range vals {
+		if n, err := v.AsInt64(); err == nil {
+			out[i] = int(n)
+		}
+	}
+	return out, nil
+}
+
+// AddAttempt counts one failed attempt for key and returns the new count.
+func (c *Client) AddAttempt(ctx context.Context, key string) (int, error) {
+	n, err := c.rdb.Do(ctx, c.rdb.B().Hincrby().Key(c.keys.Attempts()).Field(key).Increment(1).Build()).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("queue add attempt: %w", err)
+	}
+	return int(n), nil
+}
+
+// Done drops a worker's processing list once everything in it is stored, and
+// the attempt counters of those items.
+func (c *Client) Done(ctx context.Context, worker string, attemptKeys []string) error {
+	err := scriptDone.Exec(ctx, c.rdb, []string{c.keys.Processing(worker), c.keys.Attempts()}, attemptKeys).Error()
+	if err != nil {
+		return fmt.Errorf("queue done: %w", err)
+	}
+	return nil
+}
+
+// DeadLetter is an entry of the dead-letter list.
+type DeadLetter struct {
+	Item     string `json:"item"`
+	Key      string `json:"key"`
+	Error    string `json:"error"`
+	Attempts int    `json:"attempts"`
+	Worker   string `json:"worker"`
+	FailedAt int64  `json:"failed_at"` // Unix ms
+}
+
+// Bury moves one item from the worker's processing list to the dead letters.
+func (c *Client) Bury(ctx context.Context, worker string, d DeadLetter) error {
+	if d.Key == "" {
+		d.Key = AttemptKey(d.Item)
+	}
+	if d.FailedAt == 0 {
+		d.FailedAt = time.Now().UnixMilli()
+	}
+	d.Worker = worker
+	entry, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("queue bury: %w", err)
+	}
+	err = scriptDead.Exec(ctx, c.rdb,
+		[]string{c.keys.Processing(worker), c.keys.Dead(), c.keys.Attempts()},
+		[]string{d.Item, string(entry), d.Key}).Error()
+	if err != nil {
+		return fmt.Errorf("queue bury: %w", err)
+	}
+	return nil
+}
+
+// Release gives a live worker's own processing list back to the ingest list
+// without counting an attempt (graceful shutdown with work in hand).
+func (c *Client) Release(ctx context.Context, worker string) (int, error) {
+	return c.recover(ctx, worker, true, false)
+}
+
+// RecoverOwn gives back what a previous process with the same worker id left
+// in flight, counting an attempt for each item.
+func (c *Client) RecoverOwn(ctx context.Context, worker string) (int, error) {
+	return c.recover(ctx, worker, true, true)
+}
+
+func (c *Client) recover(ctx context.Context, worker string, own, count bool) (int, error) {
+	flag := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}
+	n, err := scriptRecover.Exec(ctx, c.rdb,
+		[]string{c.keys.WorkerAlive(worker), c.keys.Processing(worker), c.keys.Queue(), c.keys.Attempts(), c.keys.Workers()},
+		[]string{worker, flag(own), flag(count)}).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("queue recover %s: %w", worker, err)
+	}
+	return int(n), nil
+}
+
+// RecoverDead gives the in-flight items of every worker whose heartbeat has
+// expired back to the ingest list, each counting one failed attempt. It returns
+// how many items were recovered, by worker.
+func (c *Client) RecoverDead(ctx context.Context) (map[string]int, error) {
+	workers, err := c.rdb.Do(ctx, c.rdb.B().Smembers().Key(c.keys.Workers()).Build()).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("queue list workers: %w", err)
+	}
+	out := map[string]int{}
+	for _, w := range workers {
+		n, err := c.recover(ctx, w, false, true)
+		if err != nil {
+			return out, err
+		}
+		if n >= 0 {
+			out[w] = n
+		}
+	}
+	return out, nil
+}
+
+// Stats are the queue counts of the contract's GET /api/v1/queue.
+type Stats struct {
+	Pending  int64 `json:"pending"`
+	InFlight int64 `json:"in_flight"`
+	Dead     int64 `json:"dead"`
+	Workers  int   `json:"workers"`
+}
+
+// Stats counts pending, in-flight and dead items.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	workers, err := c.rdb.Do(ctx, c.rdb.B().Smembers().Key(c.keys.Workers()).Build()).AsStrSlice()
+	if err != nil {
+		return s, fmt.Errorf("queue stats: %w", err)
+	}
+	s.Workers = len(workers)
+	cmds := []rueidis.Completed{
+		c.rdb.B().Llen().Key(c.keys.Queue()).Build(),
+		c.rdb.B().Llen().Key(c.keys.Dead()).Build(),
+	}
+	for _, w := range workers {
+		cmds = append(cmds, c.rdb.B().Llen().Key(c.keys.Processing(w)).Build())
+	}
+	res := c.rdb.DoMulti(ctx, cmds...)
+	for i, r := range res {
+		n, err := r.AsInt64()
+		if err != nil {
+			return s, fmt.Errorf("queue stats: %w", err)
+		}
+		switch i {
+		case 0:
+			s.Pending = n
+		case 1:
+			s.Dead = n
+		default:
+			s.InFlight += n
+		}
+	}
+	return s, nil
+}
+
+// DeadLetters returns up to limit dead letters, newest first, skipping offset.
+func (c *Client) DeadLetters(ctx context.Context, offset, limit int) ([]DeadLetter, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	raws, err := c.rdb.Do(ctx, c.rdb.B().Lrange().Key(c.keys.Dead()).Start(int64(offset)).Stop(int64(offset+limit-1)).Build()).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("queue dead letters: %w", err)
+	}
+	out := make([]DeadLetter, 0, len(raws))
+	for _, r := range raws {
+		var d DeadLetter
+		if err := json.Unmarshal([]byte(r), &d); err != nil {
+			d = DeadLetter{Item: r, Error: "undecodable dead-letter entry"}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// RequeueDead moves up to n dead letters, oldest first, back onto the ingest
+// list with a fresh attempt count and returns how many moved.
+func (c *Client) RequeueDead(ctx context.Context, n int) (int, error) {
+	moved, err := scriptRequeue.Exec(ctx, c.rdb,
+		[]string{c.keys.Dead(), c.keys.Queue(), c.keys.Attempts()},
+		[]string{strconv.Itoa(n)}).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("queue requeue dead: %w", err)
+	}
+	return int(moved), nil
+}

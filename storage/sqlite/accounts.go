@@ -1,0 +1,263 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/devtrack/devtrack/storage"
+)
+
+const deviceColumns = `id, name, grp, created_at, revoked_at`
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDevice(r scanner) (storage.Device, error) {
+	var d storage.Device
+	var revoked sql.NullInt64
+	if err := r.Scan(&d.ID, &d.Name, &d.Group, &d.CreatedAt, &revoked); err != nil {
+		return storage.Device{}, err
+	}
+	d.RevokedAt = revoked.Int64
+	return d, nil
+}
+
+// notFound turns sql.ErrNoRows into storage.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	return err
+}
+
+// AddDevice registers d. CreatedAt defaults to now; a non-zero RevokedAt is
+// kept, so a revoked device can be imported as such.
+func (s *Store) AddDevice(ctx context.Context, d storage.Device, tokenHash []byte) error {
+	if d.ID == "" {
+		return fmt.Errorf("sqlite: add device: empty id: %w", storage.ErrInvalid)
+	}
+	if len(tokenHash) == 0 {
+		return fmt.Errorf("sqlite: add device %q: empty token hash: %w", d.ID, storage.ErrInvalid)
+	}
+	if d.CreatedAt == 0 {
+		d.CreatedAt = nowMS()
+	}
+	var revoked any
+	if d.RevokedAt != 0 {
+		revoked = d.RevokedAt
+	}
+	_, err := s.wdb.ExecContext(ctx,
+		`INSERT INTO devices (id, name, grp, token_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		d.ID, d.Name, d.Group, tokenHash, d.CreatedAt, revoked)
+	if isConstraint(err) {
+		// The id, or (astronomically unlikely) the token hash, is taken.
+		return fmt.Errorf("sqlite: add device %q: %w", d.ID, storage.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: add device %q: %w", d.ID, err)
+	}
+	return nil
+}
+
+// DeviceByTokenHash returns the device holding the token.
+func (s *Store) DeviceByTokenHash(ctx context.Context, tokenHash []byte) (storage.Device, error) {
+	d, err := scanDevice(s.rdb.QueryRowContext(ctx,
+		`SELECT `+deviceColumns+` FROM devices WHERE token_hash = ?`, tokenHash))
+	if err != nil {
+		return storage.Device{}, fmt.Errorf("sqlite: device by token: %w", notFound(err))
+	}
+	if d.RevokedAt != 0 {
+		return storage.Device{}, fmt.Errorf("sqlite: device by token: device %q: %w", d.ID, storage.ErrRevoked)
+	}
+	return d, nil
+}
+
+// Device returns a device by id, revoked or not.
+func (s *Store) Device(ctx context.Context, id string) (storage.Device, error) {
+	d, err := scanDevice(s.rdb.QueryRowContext(ctx,
+		`SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id))
+	if err != nil {
+		return storage.Device{}, fmt.Errorf("sqlite: device %q: %w", id, notFound(err))
+	}
+	return d, nil
+}
+
+// Devices lists devices ordered by id, all of them when groups is nil, else
+// those in one of groups.
+func (s *Store) Devices(ctx context.Context, groups []string) ([]storage.Device, error) {
+	out := []storage.Device{}
+	if groups != nil && len(groups) == 0 {
+		return out, nil
+	}
+	var rows *sql.Rows
+	var err error
+	if groups == nil {
+		rows, err = s.rdb.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY id`)
+	} else {
+		list, merr := json.Marshal(groups)
+		if merr != nil {
+			return nil, fmt.Errorf("sqlite: devices: %w", merr)
+		}
+		rows, err = s.rdb.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices
+			WHERE grp IN (SELECT value FROM json_each(?)) ORDER BY id`, string(list))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: devices: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: devices: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeDevice marks the device revoked now. Revoking it again keeps the
+// first time, so RevokedSince does not report it twice.
+func (s *Store) RevokeDevice(ctx context.Context, id string) error {
+	r, err := s.wdb.ExecContext(ctx,
+		`UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nowMS(), id)
+	if err != nil {
+		return fmt.Errorf("sqlite: revoke device %q: %w", id, err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: revoke device %q: %w", id, storage.ErrNotFound)
+	}
+	return nil
+}
+
+// RevokedSince lists the ids of devices revoked at or after sinceMS, ordered by id.
+func (s *Store) RevokedSince(ctx context.Context, sinceMS int64) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx,
+		`SELECT id FROM devices WHERE revoked_at IS NOT NULL AND revoked_at >= ? ORDER BY id`, sinceMS)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: revoked since: %w", err)
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite: revoked since: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: revoked since: %w", err)
+	}
+	return ids, nil
+}
+
+// AddUser creates u with its groups in one transaction. The returned user
+// has its id, its creation time (now if zero) and its groups sorted and
+// without repeats, as the lookups return them.
+func (s *Store) AddUser(ctx context.Context, u storage.User, tokenHash, passwordHash []byte) (_ storage.User, err error) {
+	switch {
+	case u.Name == "":
+		return storage.User{}, fmt.Errorf("sqlite: add user: empty name: %w", storage.ErrInvalid)
+	case u.Role != storage.RoleAdmin && u.Role != storage.RoleOperator:
+		return storage.User{}, fmt.Errorf("sqlite: add user %q: unknown role %q: %w", u.Name, u.Role, storage.ErrInvalid)
+	case len(tokenHash) == 0:
+		return storage.User{}, fmt.Errorf("sqlite: add user %q: empty token hash: %w", u.Name, storage.ErrInvalid)
+	}
+	if u.CreatedAt == 0 {
+		u.CreatedAt = nowMS()
+	}
+	u.Groups = normGroups(u.Groups)
+	var pw any
+	if passwordHash != nil {
+		pw = passwordHash
+	}
+
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: add user %q: %w", u.Name, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	err = tx.QueryRowContext(ctx,
+		`INSERT INTO users (name, role, token_hash, password_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		u.Name, u.Role, tokenHash, pw, u.CreatedAt).Scan(&u.ID)
+	if isConstraint(err) {
+		return storage.User{}, fmt.Errorf("sqlite: add user %q: %w", u.Name, storage.ErrExists)
+	}
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: add user %q: %w", u.Name, err)
+	}
+	for _, g := range u.Groups {
+		if _, err = tx.ExecContext(ctx, `INSERT INTO user_groups (user_id, grp) VALUES (?, ?)`, u.ID, g); err != nil {
+			return storage.User{}, fmt.Errorf("sqlite: add user %q: group %q: %w", u.Name, g, err)
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: add user %q: %w", u.Name, err)
+	}
+	return u, nil
+}
+
+// normGroups sorts and deduplicates groups into a new, non-nil slice.
+func normGroups(groups []string) []string {
+	out := append([]string{}, groups...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+const userColumns = `id, name, role, created_at, password_hash`
+
+// UserByTokenHash returns the user holding the API token.
+func (s *Store) UserByTokenHash(ctx context.Context, tokenHash []byte) (storage.User, error) {
+	u, _, err := s.user(ctx, `SELECT `+userColumns+` FROM users WHERE token_hash = ?`, tokenHash)
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: user by token: %w", err)
+	}
+	return u, nil
+}
+
+// UserByName returns the user and its password hash (nil if none).
+func (s *Store) UserByName(ctx context.Context, name string) (storage.User, []byte, error) {
+	u, pw, err := s.user(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name)
+	if err != nil {
+		return storage.User{}, nil, fmt.Errorf("sqlite: user %q: %w", name, err)
+	}
+	return u, pw, nil
+}
+
+// user runs a one-user query selecting userColumns and loads the groups.
+func (s *Store) user(ctx context.Context, query string, arg any) (storage.User, []byte, error) {
+	var u storage.User
+	var pw []byte
+	err := s.rdb.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &pw)
+	if err != nil {
+		return storage.User{}, nil, notFound(err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT grp FROM user_groups WHERE user_id = ? ORDER BY grp`, u.ID)
+	if err != nil {
+		return storage.User{}, nil, err
+	}
+	defer rows.Close()
+	u.Groups = []string{}
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return storage.User{}, nil, err
+		}
+		u.Groups = append(u.Groups, g)
+	}
+	if err := rows.Err(); err != nil {
+		return storage.User{}, nil, err
+	}
+	return u, pw, nil
+}

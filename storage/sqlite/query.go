@@ -1,0 +1,255 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/devtrack/devtrack/storage"
+)
+
+// Page sizes.
+const (
+	defaultLimit = 100  // when the query asks for 0 or less
+	maxLimit     = 1000 // larger requests are cut to this
+)
+
+// pageLimit applies the defaults and the cap to a requested page size.
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return defaultLimit
+	case n > maxLimit:
+		return maxLimit
+	}
+	return n
+}
+
+// cursor is the position after the last row of a page: pages are ordered by
+// (ts DESC, seq DESC), so the next page starts below it.
+type cursor struct {
+	ts  int64
+	seq int64
+}
+
+// encode makes the opaque form handed to clients: base64url("ts:seq").
+func (c cursor) encode() string {
+	var b [48]byte
+	s := strconv.AppendInt(b[:0], c.ts, 10)
+	s = append(s, ':')
+	s = strconv.AppendInt(s, c.seq, 10)
+	return base64.RawURLEncoding.EncodeToString(s)
+}
+
+// decodeCursor parses a cursor made by encode; anything else is ErrBadCursor.
+func decodeCursor(s string) (cursor, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, fmt.Errorf("%w: not base64", storage.ErrBadCursor)
+	}
+	tsStr, seqStr, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return cursor{}, fmt.Errorf("%w: malformed", storage.ErrBadCursor)
+	}
+	ts, err1 := strconv.ParseInt(tsStr, 10, 64)
+	seq, err2 := strconv.ParseInt(seqStr, 10, 64)
+	if err1 != nil || err2 != nil || seq <= 0 {
+		return cursor{}, fmt.Errorf("%w: malformed", storage.ErrBadCursor)
+	}
+	return cursor{ts: ts, seq: seq}, nil
+}
+
+// where collects the conditions and arguments of a filtered query. The
+// conditions are fixed SQL fragments; user data goes only into args.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// page adds the time bounds, the cursor and the order of a newest-first page
+// to w, and returns the query tail with limit+1 rows so that the caller can
+// tell whether there is a next page.
+func (w *where) page(from, to int64, cur string, limit int) error {
+	if from > 0 {
+		w.add("ts >= ?", from)
+	}
+	if to > 0 {
+		w.add("ts <= ?", to)
+	}
+	if cur != "" {
+		c, err := decodeCursor(cur)
+		if err != nil {
+			return err
+		}
+		w.add("(ts < ? OR (ts = ? AND seq < ?))", c.ts, c.ts, c.seq)
+	}
+	w.args = append(w.args, limit+1)
+	return nil
+}
+
+const pageOrder = " ORDER BY ts DESC, seq DESC LIMIT ?"
+
+// Locations returns one page of a device's locations, newest first.
+func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]storage.Location, string, error) {
+	limit := pageLimit(q.Limit)
+	var w where
+	w.add("device = ?", q.Device)
+	if err := w.page(q.FromMS, q.ToMS, q.Cursor, limit); err != nil {
+		return nil, "", fmt.Errorf("sqlite: locations: %w", err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, device, id, ts, received_at, lat, lng,
+		accuracy, speed, heading, altitude, crs, orig_lat, orig_lng
+		FROM locations`+w.sql()+pageOrder, w.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: locations: %w", err)
+	}
+	defer rows.Close()
+
+	out := make([]storage.Location, 0, min(limit, 64))
+	var last cursor
+	for rows.Next() {
+		if len(out) == limit {
+			// The extra row: there is a next page, after the last one kept.
+			return out, last.encode(), closeRows(rows, "locations")
+		}
+		var l storage.Location
+		var acc, speed, heading, alt, olat, olng sql.NullFloat64
+		if err := rows.Scan(&last.seq, &l.Device, &l.ID, &l.TS, &l.ReceivedAt, &l.Lat, &l.Lng,
+			&acc, &speed, &heading, &alt, &l.CRS, &olat, &olng); err != nil {
+			return nil, "", fmt.Errorf("sqlite: locations: %w", err)
+		}
+		last.ts = l.TS
+		l.Accuracy, l.Speed, l.Heading, l.Altitude = floatPtr(acc), floatPtr(speed), floatPtr(heading), floatPtr(alt)
+		l.OrigLat, l.OrigLng = floatPtr(olat), floatPtr(olng)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlite: locations: %w", err)
+	}
+	return out, "", nil
+}
+
+// Logs returns one page of logs, newest first.
+func (s *Store) Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntry, string, error) {
+	limit := pageLimit(q.Limit)
+	var w where
+	// none is set by a filter that nothing can pass; the cursor is still checked.
+	none := false
+	if q.Device != "" {
+		w.add("device = ?", q.Device)
+	}
+	if q.Devices != nil {
+		none = none || len(q.Devices) == 0
+		// One JSON parameter instead of one per device: an operator may see
+		// more devices than SQLite allows parameters.
+		list, err := json.Marshal(q.Devices)
+		if err != nil {
+			return nil, "", fmt.Errorf("sqlite: logs: %w", err)
+		}
+		w.add("device IN (SELECT value FROM json_each(?))", string(list))
+	}
+	if q.Level != "" {
+		w.add("level = ?", q.Level)
+	}
+	if q.Text != "" {
+		// Only punctuation leaves no word to find, so nothing matches.
+		match := ftsQuery(q.Text)
+		none = none || match == ""
+		w.add("seq IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)", match)
+	}
+	if err := w.page(q.FromMS, q.ToMS, q.Cursor, limit); err != nil {
+		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
+	}
+	if none {
+		return []storage.LogEntry{}, "", nil
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, device, id, ts, received_at, level, message, fields
+		FROM logs`+w.sql()+pageOrder, w.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
+	}
+	defer rows.Close()
+
+	out := make([]storage.LogEntry, 0, min(limit, 64))
+	var last cursor
+	for rows.Next() {
+		if len(out) == limit {
+			return out, last.encode(), closeRows(rows, "logs")
+		}
+		var e storage.LogEntry
+		var fields sql.NullString
+		if err := rows.Scan(&last.seq, &e.Device, &e.ID, &e.TS, &e.ReceivedAt, &e.Level, &e.Message, &fields); err != nil {
+			return nil, "", fmt.Errorf("sqlite: logs: %w", err)
+		}
+		last.ts = e.TS
+		if fields.Valid {
+			e.Fields = json.RawMessage(fields.String)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
+	}
+	return out, "", nil
+}
+
+// closeRows closes rows early and reports an error the iteration hit.
+func closeRows(rows *sql.Rows, op string) error {
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	return nil
+}
+
+func floatPtr(v sql.NullFloat64) *float64 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Float64
+}
+
+// ftsQuery turns user text into an FTS5 query that matches messages holding
+// every word. Each whitespace-separated word becomes an FTS5 string (double
+// quotes doubled), so operators, column filters, prefixes and SQL in the text
+// are plain words, never syntax. Words without a letter or digit hold no
+// token for the unicode61 tokenizer and are dropped; "" means no word is left.
+func ftsQuery(text string) string {
+	var b strings.Builder
+	for _, word := range strings.Fields(text) {
+		if strings.IndexFunc(word, isTokenChar) < 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.WriteString(strings.ReplaceAll(word, `"`, `""`))
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// isTokenChar reports whether the unicode61 tokenizer keeps r in a token.
+func isTokenChar(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r)
+}

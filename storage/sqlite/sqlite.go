@@ -1,0 +1,170 @@
+// Package sqlite is the SQLite implementation of storage.Store, built on the
+// pure-Go driver modernc.org/sqlite. It owns the schema (embedded versioned
+// migrations), the batched writes of the workers and the paged, filtered reads
+// of the query API.
+//
+// Several processes (workers, gateways) may open the same file. The database
+// runs in WAL mode, so readers never block the writer. Each Store writes
+// through a single connection whose transactions start with BEGIN IMMEDIATE:
+// the write lock is taken up front, and a writer of another process waits
+// (busy_timeout) instead of failing with SQLITE_BUSY on a lock upgrade.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+
+	"github.com/devtrack/devtrack/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// Connection settings.
+const (
+	// busyTimeout is how long a connection waits for a lock held by another
+	// connection or process before failing with SQLITE_BUSY. Batches are
+	// small, so a wait this long means something is stuck.
+	busyTimeout = 10 * time.Second
+	// writeCacheKiB is the page cache of the write connection. A batch
+	// touches a leaf page per device in each per-device index; they should
+	// stay cached from batch to batch.
+	writeCacheKiB = 64 << 10
+	// walCheckpointPages is the WAL size (in pages) at which a commit copies
+	// the WAL back into the database. The same hot index pages are rewritten
+	// by every batch; a larger WAL lets one checkpoint write them once
+	// instead of every few batches.
+	walCheckpointPages = 16384
+	// walSizeLimit is what the WAL file is truncated to after a checkpoint.
+	walSizeLimit = 64 << 20
+	// minReaders is the least size of the read pool; it grows with the CPUs.
+	minReaders = 4
+)
+
+// Store is a storage.Store on one SQLite file. It is safe for concurrent use.
+type Store struct {
+	log *zap.Logger
+	// wdb has exactly one connection, so the statements of ins are prepared
+	// once on it and every write is serialised in this process.
+	wdb *sql.DB
+	// rdb is a pool of query_only connections for the read API.
+	rdb *sql.DB
+
+	// mu guards ins, which is prepared on first use (after Migrate has
+	// created the tables) and kept until Close.
+	mu  sync.Mutex
+	ins *insertStmts
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the database file at path. log may be nil.
+// The schema is not touched: call Migrate before use.
+func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty path")
+	}
+	wdb, err := openDB(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := openDB(ctx, path, false)
+	if err != nil {
+		_ = wdb.Close()
+		return nil, err
+	}
+	log.Debug("sqlite store opened", zap.String("path", path))
+	return &Store{log: log, wdb: wdb, rdb: rdb}, nil
+}
+
+// openDB opens the write handle (one connection, BEGIN IMMEDIATE) or the read
+// pool (query_only) on path and checks that it works.
+func openDB(ctx context.Context, path string, write bool) (*sql.DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if write {
+		q.Set("_txlock", "immediate")
+		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writeCacheKiB))
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walCheckpointPages))
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+		// Statement journals (the undo log of one INSERT inside a batch)
+		// stay in memory instead of spilling to a temp file.
+		q.Add("_pragma", "temp_store(MEMORY)")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String()
+
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if write {
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+	} else {
+		n := max(minReaders, runtime.NumCPU())
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+	}
+	// Connections live as long as the Store: prepared statements stay valid
+	// and the per-connection pragmas run once.
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close releases the prepared statements and both connection pools. It is
+// safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		var errs []error
+		if s.ins != nil {
+			errs = append(errs, s.ins.close())
+			s.ins = nil
+		}
+		s.mu.Unlock()
+		errs = append(errs, s.wdb.Close(), s.rdb.Close())
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// isConstraint reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isConstraint(err error) bool {
+	var se *sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+// nowMS is the store's clock, in Unix milliseconds.
+func nowMS() int64 { return time.Now().UnixMilli() }

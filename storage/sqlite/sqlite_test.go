@@ -1,0 +1,201 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/storage/storagetest"
+)
+
+func openTemp(t *testing.T, path string) *Store {
+	t.Helper()
+	st, err := Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return st
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	ctx := context.Background()
+	st := openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		v, err := schemaVersion(ctx, st.rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ms[len(ms)-1].version; v != want {
+			t.Errorf("schema version %d, want %d", v, want)
+		}
+	}
+	var n int
+	if err := st.rdb.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(ms) {
+		t.Errorf("schema_migrations has %d rows (%v), want %d", n, err, len(ms))
+	}
+}
+
+// TestConcurrentProcesses runs two Stores on one file, as two workers would
+// be: they migrate at the same moment and then write overlapping batches
+// while a reader pages through the logs. No write may fail with SQLITE_BUSY,
+// and every record must be stored once.
+func TestConcurrentProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	stores := make([]*Store, 2)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range stores {
+		wg.Go(func() {
+			st, err := Open(ctx, path, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			stores[i] = st
+			if err := st.Migrate(ctx); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for _, st := range stores {
+		if st != nil {
+			t.Cleanup(func() { _ = st.Close() })
+		}
+	}
+	for err := range errs {
+		t.Fatalf("concurrent Open and Migrate: %v", err)
+	}
+
+	const (
+		batches   = 40
+		batchSize = 100
+	)
+	// Both stores write the same ids: each record is inserted by one and
+	// counted as a duplicate by the other.
+	results := make([]storage.SaveResult, len(stores))
+	errs = make(chan error, 64)
+	for i, st := range stores {
+		wg.Go(func() {
+			for n := range batches {
+				res, err := st.SaveBatch(ctx, benchBatch(batchSize, n*batchSize))
+				if err != nil {
+					errs <- fmt.Errorf("store %d batch %d: %w", i, n, err)
+					return
+				}
+				results[i].Inserted += res.Inserted
+				results[i].Duplicates += res.Duplicates
+			}
+		})
+	}
+	wg.Go(func() {
+		for range batches {
+			if _, _, err := stores[0].Logs(ctx, storage.LogQuery{Text: "battery", Limit: 50}); err != nil {
+				errs <- fmt.Errorf("reader: %w", err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	total := batches * batchSize
+	got := storage.SaveResult{
+		Inserted:   results[0].Inserted + results[1].Inserted,
+		Duplicates: results[0].Duplicates + results[1].Duplicates,
+	}
+	if diff := cmp.Diff(storage.SaveResult{Inserted: total, Duplicates: total}, got); diff != "" {
+		t.Errorf("SaveResult sums (-want +got):\n%s", diff)
+	}
+	var locs, logs, indexed int
+	for _, q := range []struct {
+		sql string
+		n   *int
+	}{
+		{`SELECT count(*) FROM locations`, &locs},
+		{`SELECT count(*) FROM logs`, &logs},
+		{`SELECT count(*) FROM logs_fts WHERE logs_fts MATCH 'battery'`, &indexed},
+	} {
+		if err := stores[1].rdb.QueryRow(q.sql).Scan(q.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if locs+logs != total || indexed != logs {
+		t.Errorf("stored %d locations + %d logs (%d indexed), want %d records, all logs indexed", locs, logs, indexed, total)
+	}
+}
+
+func TestSaveBatchInvalidNamesRecord(t *testing.T) {
+	st := openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := storage.Batch{Logs: []storage.LogEntry{
+		{Device: "d1", ID: "ok", Message: "fine"},
+		{Device: "d1", ID: "poison", Fields: []byte(`{"unterminated`)},
+	}}
+	_, err := st.SaveBatch(context.Background(), b)
+	const want = `sqlite: save batch: log 1 (device "d1", id "poison"): fields are not valid JSON: invalid record`
+	if !errors.Is(err, storage.ErrInvalid) || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+}
+
+func TestFTSQuery(t *testing.T) {
+	tests := []struct {
+		text, want string
+	}{
+		{"battery", `"battery"`},
+		{"  engine   battery ", `"engine" "battery"`},
+		{`"; DROP TABLE logs; --`, `"DROP" "TABLE" "logs;"`},
+		{"a OR b*", `"a" "OR" "b*"`},
+		{"message:x NEAR(a b)", `"message:x" "NEAR(a" "b)"`},
+		{`say "hi"`, `"say" """hi"""`},
+		{"-- ; * ()", ""},
+		{"", ""},
+		{"日本 ü", `"日本" "ü"`},
+	}
+	for _, tc := range tests {
+		if got := ftsQuery(tc.text); got != tc.want {
+			t.Errorf("ftsQuery(%q) = %s, want %s", tc.text, got, tc.want)
+		}
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	for _, c := range []cursor{{ts: 0, seq: 1}, {ts: 1_700_000_000_000, seq: 42}, {ts: -5, seq: 1 << 62}} {
+		got, err := decodeCursor(c.encode())
+		if err != nil || got != c {
+			t.Errorf("decode(encode(%+v)) = %+v, %v", c, got, err)
+		}
+	}
+}

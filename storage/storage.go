@@ -1,0 +1,154 @@
+// Package storage defines the archive that workers write and the query API
+// reads: devices, users and their groups, locations and logs. Implementations
+// live in sub-packages (storage/sqlite); Open picks one from a DSN.
+// All of them pass the conformance suite in storage/storagetest.
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+)
+
+// Sentinel errors that callers branch on. Implementations wrap them.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrRevoked  = errors.New("revoked")
+	// ErrInvalid marks a record that can never be stored (a permanent error):
+	// the worker dead-letters it at once instead of retrying.
+	ErrInvalid = errors.New("invalid record")
+	// ErrBadCursor is returned for a pagination cursor that this store did not issue.
+	ErrBadCursor = errors.New("bad cursor")
+)
+
+// Roles of users.
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+)
+
+// Device is a registered device. Its token is stored only as a SHA-256 hash.
+type Device struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Group     string `json:"group"`
+	CreatedAt int64  `json:"created_at"`           // Unix ms
+	RevokedAt int64  `json:"revoked_at,omitempty"` // Unix ms, 0 when active
+}
+
+// User is an operator or admin of the web UI and the query API.
+type User struct {
+	ID        int64    `json:"id"`
+	Name      string   `json:"name"`
+	Role      string   `json:"role"`
+	Groups    []string `json:"groups"`
+	CreatedAt int64    `json:"created_at"`
+}
+
+// Location is one archived position. Times are Unix milliseconds.
+type Location struct {
+	Device     string   `json:"device"`
+	ID         string   `json:"id"`
+	TS         int64    `json:"ts"`
+	ReceivedAt int64    `json:"received_at"`
+	Lat        float64  `json:"lat"`
+	Lng        float64  `json:"lng"`
+	Accuracy   *float64 `json:"accuracy,omitempty"`
+	Speed      *float64 `json:"speed,omitempty"`
+	Heading    *float64 `json:"heading,omitempty"`
+	Altitude   *float64 `json:"altitude,omitempty"`
+	CRS        string   `json:"crs,omitempty"`
+	OrigLat    *float64 `json:"orig_lat,omitempty"`
+	OrigLng    *float64 `json:"orig_lng,omitempty"`
+}
+
+// LogEntry is one archived log line. Times are Unix milliseconds.
+type LogEntry struct {
+	Device     string          `json:"device"`
+	ID         string          `json:"id"`
+	TS         int64           `json:"ts"`
+	ReceivedAt int64           `json:"received_at"`
+	Level      string          `json:"level"`
+	Message    string          `json:"message"`
+	Fields     json.RawMessage `json:"fields,omitempty"`
+}
+
+// Batch is what a worker writes in one transaction.
+type Batch struct {
+	Locations []Location
+	Logs      []LogEntry
+}
+
+// Len is the number of records in the batch.
+func (b Batch) Len() int { return len(b.Locations) + len(b.Logs) }
+
+// SaveResult tells how many records of a batch were new; the rest were
+// duplicates of (device, id) pairs already stored.
+type SaveResult struct {
+	Inserted   int
+	Duplicates int
+}
+
+// LocationQuery selects a device's locations, newest first.
+// FromMS/ToMS are inclusive bounds on the device timestamp; 0 means unbounded.
+type LocationQuery struct {
+	Device string
+	FromMS int64
+	ToMS   int64
+	Limit  int    // 1..1000
+	Cursor string // from a previous page; empty for the first
+}
+
+// LogQuery selects logs, newest first. Empty fields do not filter.
+// Devices, when not nil, restricts the result to those devices (an operator's
+// visible set); an empty non-nil slice matches nothing.
+type LogQuery struct {
+	Device  string
+	Devices []string
+	Level   string // exact level
+	Text    string // full-text search on the message (words, all must match)
+	FromMS  int64
+	ToMS    int64
+	Limit   int
+	Cursor  string
+}
+
+// Store is the whole archive. Consumers declare the smaller interfaces they
+// need; this one is what Open returns and the conformance suite checks.
+type Store interface {
+	// Migrate creates or upgrades the schema. It is safe to call at every start.
+	Migrate(ctx context.Context) error
+	Close() error
+
+	// SaveBatch stores a batch in one transaction. It is idempotent on
+	// (device, id) per kind: a record already stored is counted as a duplicate
+	// and left unchanged.
+	SaveBatch(ctx context.Context, b Batch) (SaveResult, error)
+
+	// AddDevice registers a device with the SHA-256 hash of its token.
+	// It fails with ErrExists if the id is taken (even by a revoked device).
+	AddDevice(ctx context.Context, d Device, tokenHash []byte) error
+	// DeviceByTokenHash returns the active device holding the token, ErrNotFound
+	// if none, ErrRevoked if the device was revoked.
+	DeviceByTokenHash(ctx context.Context, tokenHash []byte) (Device, error)
+	Device(ctx context.Context, id string) (Device, error)
+	// Devices lists devices ordered by id; groups, when not nil, restricts to those groups.
+	Devices(ctx context.Context, groups []string) ([]Device, error)
+	// RevokeDevice marks a device revoked now; ErrNotFound if unknown.
+	RevokeDevice(ctx context.Context, id string) error
+	// RevokedSince lists devices revoked at or after sinceMS.
+	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
+
+	// AddUser creates a user with the hash of its API token and an optional
+	// password hash (nil for none). It returns the user with its id set.
+	AddUser(ctx context.Context, u User, tokenHash, passwordHash []byte) (User, error)
+	UserByTokenHash(ctx context.Context, tokenHash []byte) (User, error)
+	// UserByName returns the user and its password hash (nil if none).
+	UserByName(ctx context.Context, name string) (User, []byte, error)
+
+	// Locations and Logs return one page, newest first, and the cursor of the
+	// next page ("" on the last page).
+	Locations(ctx context.Context, q LocationQuery) ([]Location, string, error)
+	Logs(ctx context.Context, q LogQuery) ([]LogEntry, string, error)
+}

@@ -1,0 +1,259 @@
+package wsgateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/devtrack/devtrack/internal/protocol"
+	"github.com/devtrack/devtrack/internal/redisq"
+	"github.com/devtrack/devtrack/internal/token"
+	"github.com/devtrack/devtrack/storage"
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// deviceUpgrader accepts any Origin: devices authenticate with their token,
+// and Origin checks protect browsers only (the viewer socket checks it).
+// Compression stays off: an inflated message would escape the read limit.
+var deviceUpgrader = websocket.Upgrader{
+	ReadBufferSize:  1024,
+	WriteBufferSize: 1024,
+	WriteBufferPool: &sync.Pool{},
+	CheckOrigin:     func(*http.Request) bool { return true },
+}
+
+var connSeq atomic.Uint64
+
+// deviceConn is one device's WebSocket. Its reader goroutine reads, validates,
+// pushes and acks; writes from anywhere go through send, one at a time.
+type deviceConn struct {
+	g       *Gateway
+	ws      *websocket.Conn
+	device  storage.Device
+	link    string // value in the links hash
+	limiter *rate.Limiter
+	log     *zap.Logger
+
+	wmu       sync.Mutex // one writer at a time
+	closeOnce sync.Once
+}
+
+// authDevice resolves the request's device token. It writes the error
+// response (401, or 503 when the store fails) and returns false when refused.
+func (g *Gateway) authDevice(w http.ResponseWriter, r *http.Request) (storage.Device, bool) {
+	tok := token.FromRequest(r)
+	if tok == "" {
+		writeError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "missing device token")
+		return storage.Device{}, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	d, err := g.store.DeviceByTokenHash(ctx, token.Hash(tok))
+	switch {
+	case err == nil:
+		return d, true
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrRevoked):
+		authFailures.Inc()
+		writeError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "unknown or revoked device token")
+	default:
+		g.log.Error("device auth", zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "cannot check the token now")
+	}
+	return storage.Device{}, false
+}
+
+func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
+	dev, ok := g.authDevice(w, r)
+	if !ok {
+		return
+	}
+	c := &deviceConn{
+		g:       g,
+		device:  dev,
+		link:    redisq.LinkValue(g.cfg.ID, strconv.FormatUint(connSeq.Add(1), 36)),
+		limiter: rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
+		log:     g.log.With(zap.String("device", dev.ID)),
+	}
+	// The link is set before the upgrade so that a device is refused with
+	// 503 rather than connected invisibly while Redis is down.
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.PushTimeout)
+	old, err := g.presence.SetLink(ctx, dev.ID, c.link)
+	cancel()
+	if err != nil {
+		c.log.Warn("set device link", zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "presence store unavailable")
+		return
+	}
+	ws, err := deviceUpgrader.Upgrade(w, r, nil)
+	if err != nil {
+		c.dropLink()
+		return // the upgrader answered the client
+	}
+	c.ws = ws
+	if prev := g.conns.add(c); prev != nil {
+		prev.close(closeReplaced, "replaced by a newer connection")
+	}
+	if old != "" && old != c.link {
+		g.replaceRemote(dev.ID, old)
+	}
+	devicesConnected.Inc()
+	c.log.Debug("device connected", zap.String("link", c.link))
+	c.readLoop()
+}
+
+// readLoop reads until the connection fails or is closed, then cleans up.
+func (c *deviceConn) readLoop() {
+	g := c.g
+	defer func() {
+		c.close(websocket.CloseNormalClosure, "")
+		c.dropLink()
+		g.conns.remove(c)
+		devicesConnected.Dec()
+		c.log.Debug("device disconnected")
+	}()
+	c.ws.SetReadLimit(g.cfg.MaxMessageBytes)
+	_ = c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
+	})
+	max := int64(g.cfg.Limits.MaxFrameBytes)
+	for {
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.close(closeTooBig, "message too large")
+			}
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
+		data, err := io.ReadAll(io.LimitReader(r, max+1))
+		if err != nil {
+			return
+		}
+		if int64(len(data)) > max {
+			// Drain the rest (bounded by MaxMessageBytes) and refuse it.
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				if errors.Is(err, websocket.ErrReadLimit) {
+					c.close(closeTooBig, "message too large")
+				}
+				return
+			}
+			framesRefused.WithLabelValues(protocol.CodeTooLarge).Inc()
+			c.send(protocol.ErrorFrame{Type: protocol.TypeError, Code: protocol.CodeTooLarge,
+				Message: "frame larger than " + strconv.FormatInt(max, 10) + " bytes"})
+			continue
+		}
+		c.handle(data)
+	}
+}
+
+// handle processes one message: refuses what is bad, pushes what is good,
+// and acks it once Redis confirmed.
+func (c *deviceConn) handle(data []byte) {
+	g := c.g
+	now := time.Now()
+	p := g.cfg.Limits.Parse(data, now, nil)
+	for range p.Pings {
+		c.send(map[string]string{"type": protocol.TypePong})
+	}
+	for _, res := range p.Results {
+		g.commandResult(c.device.ID, res)
+	}
+	for _, fe := range p.Errors {
+		framesRefused.WithLabelValues(fe.Code).Inc()
+		c.send(fe.Frame())
+	}
+	if len(p.Items) == 0 {
+		return
+	}
+	if !c.limiter.AllowN(now, len(p.Items)) {
+		c.refuseAll(p.Items, protocol.CodeRateLimited, "over "+strconv.FormatFloat(g.cfg.FrameRate, 'f', -1, 64)+" frames/s; retry later")
+		return
+	}
+	ids, err := g.push(c.device.ID, p.Items, now)
+	if err != nil {
+		c.log.Warn("push to ingest list", zap.Error(err))
+		c.refuseAll(p.Items, protocol.CodeUnavailable, "ingest list unavailable; retry later")
+		return
+	}
+	c.send(protocol.Ack{Type: protocol.TypeAck, IDs: ids})
+}
+
+func (c *deviceConn) refuseAll(items []protocol.Item, code, msg string) {
+	framesRefused.WithLabelValues(code).Add(float64(len(items)))
+	for _, it := range items {
+		c.send(protocol.ErrorFrame{Type: protocol.TypeError, ID: it.ID, Code: code, Message: msg})
+	}
+}
+
+// push stamps the items with the device, receive time and gateway, puts them
+// on the ingest list in one LPUSH and returns their ids.
+func (g *Gateway) push(device string, items []protocol.Item, now time.Time) ([]string, error) {
+	raws := make([][]byte, len(items))
+	ids := make([]string, len(items))
+	for i := range items {
+		it := &items[i]
+		it.V = protocol.ItemVersion
+		it.Device = device
+		it.ReceivedAt = now.UnixMilli()
+		it.Gateway = g.cfg.ID
+		raw, err := json.Marshal(it)
+		if err != nil {
+			return nil, err
+		}
+		raws[i] = raw
+		ids[i] = it.ID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.PushTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := g.queue.Push(ctx, raws...); err != nil {
+		return nil, err
+	}
+	pushSeconds.Observe(time.Since(start).Seconds())
+	framesAccepted.Add(float64(len(items)))
+	return ids, nil
+}
+
+// send writes one JSON message. A failed write closes the connection; the
+// reader then ends.
+func (c *deviceConn) send(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.log.Error("encode frame", zap.Error(err))
+		return
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.g.cfg.WriteWait))
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		_ = c.ws.Close()
+	}
+}
+
+// close sends a close frame with code and reason and closes the socket; the
+// reader goroutine then cleans up. Safe to call from anywhere, many times.
+func (c *deviceConn) close(code int, reason string) {
+	c.closeOnce.Do(func() {
+		msg := websocket.FormatCloseMessage(code, reason)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		_ = c.ws.Close()
+	})
+}
+
+// dropLink removes the device's link if it still names this connection.
+func (c *deviceConn) dropLink() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := c.g.presence.DeleteLink(ctx, c.device.ID, c.link); err != nil {
+		c.log.Warn("delete device link; the sweeper will", zap.Error(err))
+	}
+}

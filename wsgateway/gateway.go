@@ -1,0 +1,265 @@
+// Package wsgateway is the edge of devtrack: the device WebSocket and HTTP
+// ingest, authentication at the handshake, the device links in Redis, and the
+// query API. It depends on small interfaces (Queue, Presence, Store) that
+// cmd/devtrack wires to Redis and the store.
+package wsgateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/devtrack/devtrack/internal/protocol"
+	"github.com/devtrack/devtrack/internal/redisq"
+	"github.com/devtrack/devtrack/storage"
+	"go.uber.org/zap"
+)
+
+// Queue is the ingest list and its counters.
+type Queue interface {
+	Push(ctx context.Context, items ...[]byte) error
+	Stats(ctx context.Context) (redisq.Stats, error)
+}
+
+// Presence is the part of Redis that says which gateway holds which device.
+type Presence interface {
+	SetLink(ctx context.Context, device, value string) (string, error)
+	EnsureLink(ctx context.Context, device, value string) (bool, error)
+	DeleteLink(ctx context.Context, device, value string) (bool, error)
+	GatewayHeartbeat(ctx context.Context, gateway string, ttl time.Duration) (bool, error)
+	GatewayGone(ctx context.Context, gateway string) error
+	SweepLinks(ctx context.Context) ([]string, error)
+	DeviceStates(ctx context.Context) (map[string]redisq.DeviceState, error)
+	PublishGateway(ctx context.Context, gateway string, payload []byte) error
+	ReceiveGateway(ctx context.Context, gateway string, fn func([]byte))
+	Link(ctx context.Context, device string) (string, error)
+	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
+	Ping(ctx context.Context) error
+}
+
+// Store is what the gateway reads from the archive.
+type Store interface {
+	DeviceByTokenHash(ctx context.Context, tokenHash []byte) (storage.Device, error)
+	UserByTokenHash(ctx context.Context, tokenHash []byte) (storage.User, error)
+	Device(ctx context.Context, id string) (storage.Device, error)
+	Devices(ctx context.Context, groups []string) ([]storage.Device, error)
+	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
+	Locations(ctx context.Context, q storage.LocationQuery) ([]storage.Location, string, error)
+	Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntry, string, error)
+}
+
+var _ Queue = (*redisq.Client)(nil)
+var _ Presence = (*redisq.Client)(nil)
+
+// Config tunes a gateway. Zero values take the documented defaults.
+type Config struct {
+	// Listen is the address to serve on. Default ":8080".
+	Listen string
+	// ID names this gateway instance in device links. Default host-pid.
+	ID string
+	// Limits bound device frames (protocol defaults: 64 KiB frames, ...).
+	Limits protocol.Limits
+	// MaxMessageBytes is the hard cap of one WebSocket message: beyond it the
+	// connection is closed (1009). Messages between Limits.MaxFrameBytes and
+	// this cap get a too_large error and the connection stays open.
+	// Default 16 x Limits.MaxFrameBytes.
+	MaxMessageBytes int64
+	// MaxBodyBytes caps an HTTP ingest body. Default 1 MiB.
+	MaxBodyBytes int64
+	// FrameRate and FrameBurst limit the frames per second of one device
+	// connection (batch items count one each). Defaults 200 and 400.
+	FrameRate  float64
+	FrameBurst int
+	// UpdateInterval is the reporting interval advised to HTTP clients. Default 10 s.
+	UpdateInterval time.Duration
+	// PushTimeout bounds the wait for Redis before a frame is refused as
+	// unavailable. Default 1.5 s (the contract asks for an answer within 2 s).
+	PushTimeout time.Duration
+	// PingPeriod is how often the gateway pings a device; a device silent for
+	// PongWait is disconnected. Defaults 25 s and 60 s.
+	PingPeriod time.Duration
+	PongWait   time.Duration
+	// WriteWait bounds one write to a device. Default 10 s.
+	WriteWait time.Duration
+	// HeartbeatTTL is the life of the gateway's heartbeat key; it beats every
+	// third of it and sweeps the links of dead gateways as often. Default 15 s.
+	HeartbeatTTL time.Duration
+	// RevokePoll is how often revoked devices are looked up and their
+	// connections closed. Default 1 s.
+	RevokePoll time.Duration
+	// ShutdownTimeout bounds a graceful shutdown. Default 10 s.
+	ShutdownTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = ":8080"
+	}
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	c.Limits = c.Limits.WithDefaults()
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 16 * int64(c.Limits.MaxFrameBytes)
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.FrameRate <= 0 {
+		c.FrameRate = 200
+	}
+	if c.FrameBurst <= 0 {
+		c.FrameBurst = 2 * int(c.FrameRate)
+	}
+	if c.UpdateInterval <= 0 {
+		c.UpdateInterval = 10 * time.Second
+	}
+	if c.PushTimeout <= 0 {
+		c.PushTimeout = 1500 * time.Millisecond
+	}
+	if c.PingPeriod <= 0 {
+		c.PingPeriod = 25 * time.Second
+	}
+	if c.PongWait <= 0 {
+		c.PongWait = 60 * time.Second
+	}
+	if c.WriteWait <= 0 {
+		c.WriteWait = 10 * time.Second
+	}
+	if c.HeartbeatTTL <= 0 {
+		c.HeartbeatTTL = 15 * time.Second
+	}
+	if c.RevokePoll <= 0 {
+		c.RevokePoll = time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+}
+
+// Gateway serves devices and API clients.
+type Gateway struct {
+	cfg      Config
+	queue    Queue
+	presence Presence
+	store    Store
+	log      *zap.Logger
+	mux      *http.ServeMux
+
+	conns *registry
+}
+
+// New returns a gateway; call Run to serve, or mount Handler yourself.
+func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, error) {
+	if q == nil || p == nil || s == nil {
+		return nil, errors.New("gateway: queue, presence and store are required")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg.setDefaults()
+	g := &Gateway{cfg: cfg, queue: q, presence: p, store: s,
+		log: log.With(zap.String("gateway", cfg.ID)), conns: newRegistry()}
+	g.routes()
+	return g, nil
+}
+
+// ID is the gateway's instance id.
+func (g *Gateway) ID() string { return g.cfg.ID }
+
+// Handler serves every endpoint of the gateway.
+func (g *Gateway) Handler() http.Handler { return g.accessLog(g.mux) }
+
+// Run listens on cfg.Listen and serves until ctx ends, then shuts down.
+// ready, if not nil, is called with the bound address once it accepts.
+func (g *Gateway) Run(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway listen %s: %w", g.cfg.Listen, err)
+	}
+	return g.Serve(ctx, ln, ready)
+}
+
+// Serve serves on ln until ctx ends, then shuts down in this order: stop
+// accepting, close device connections (1001, going away) and their links,
+// wait for handlers, drop the gateway's heartbeat.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) error {
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(bg)
+		}()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	g.log.Info("gateway listening", zap.String("addr", ln.Addr().String()))
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
+	defer cancel()
+	_ = srv.Shutdown(sctx) // stops the listener; hijacked WebSockets are ours to close
+	g.conns.closeAll(closeGoingAway, "gateway shutting down")
+	g.conns.wait(sctx)
+	stopBG()
+	wg.Wait()
+	if err := g.presence.GatewayGone(sctx, g.cfg.ID); err != nil {
+		g.log.Warn("drop heartbeat", zap.Error(err))
+	}
+	g.log.Info("gateway stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("gateway serve: %w", serveErr)
+	}
+	return nil
+}
+
+func (g *Gateway) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /ws/device", g.serveDevice)
+	m.HandleFunc("POST /api/v1/ingest", g.serveIngest)
+	m.HandleFunc("GET /api/v1/devices", g.api(g.listDevices))
+	m.HandleFunc("GET /api/v1/devices/{id}/locations", g.api(g.listLocations))
+	m.HandleFunc("POST /api/v1/devices/{id}/commands", g.api(g.sendCommand))
+	m.HandleFunc("GET /api/v1/logs", g.api(g.listLogs))
+	m.HandleFunc("GET /api/v1/logs/export", g.api(g.exportLogs))
+	m.HandleFunc("GET /api/v1/queue", g.api(g.queueStats))
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /readyz", g.readyz)
+	m.Handle("GET /metrics", metricsHandler())
+	g.mux = m
+}
+
+func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := g.presence.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "redis: "+err.Error())
+		return
+	}
+	if _, err := g.store.Device(ctx, "\x00readyz"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,35 @@
+package wsgateway
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+var (
+	devicesConnected = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "devices_connected",
+		Help: "Device WebSockets open on this gateway.",
+	})
+	framesAccepted = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "frames_accepted_total",
+		Help: "Device frames pushed onto the ingest list and acked.",
+	})
+	framesRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "frames_refused_total",
+		Help: "Device frames refused, by error code.",
+	}, []string{"code"})
+	authFailures = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "auth_failures_total",
+		Help: "Requests refused for a missing, wrong or revoked token.",
+	})
+	pushSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "push_seconds",
+		Help:    "Time to put frames on the ingest list (LPUSH round trip).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+	})
+)
+
+func metricsHandler() http.Handler { return promhttp.Handler() }

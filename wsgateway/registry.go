@@ -1,0 +1,90 @@
+package wsgateway
+
+import (
+	"context"
+	"sync"
+)
+
+// WebSocket close codes of the device protocol.
+const (
+	closeGoingAway = 1001 // gateway shutting down
+	closeTooBig    = 1009 // message beyond MaxMessageBytes
+	closeReplaced  = 4000 // a newer connection of the same device took over
+	closeRevoked   = 4001 // the device's token was revoked
+	closeInternal  = 1011
+)
+
+// registry holds the open device connections of this gateway: the newest per
+// device (older ones are being closed) and all of them for shutdown.
+type registry struct {
+	mu       sync.Mutex
+	byDevice map[string]*deviceConn
+	all      map[*deviceConn]struct{}
+	wg       sync.WaitGroup
+}
+
+func newRegistry() *registry {
+	return &registry{byDevice: map[string]*deviceConn{}, all: map[*deviceConn]struct{}{}}
+}
+
+// add registers c as its device's connection and returns the one it replaced.
+func (r *registry) add(c *deviceConn) *deviceConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.wg.Add(1)
+	old := r.byDevice[c.device.ID]
+	r.byDevice[c.device.ID] = c
+	r.all[c] = struct{}{}
+	return old
+}
+
+// remove forgets c; the device's entry only if it still is c.
+func (r *registry) remove(c *deviceConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.all[c]; !ok {
+		return
+	}
+	delete(r.all, c)
+	if r.byDevice[c.device.ID] == c {
+		delete(r.byDevice, c.device.ID)
+	}
+	r.wg.Done()
+}
+
+// get returns the device's current connection.
+func (r *registry) get(device string) *deviceConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byDevice[device]
+}
+
+// snapshot returns all connections.
+func (r *registry) snapshot() []*deviceConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*deviceConn, 0, len(r.all))
+	for c := range r.all {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (r *registry) closeAll(code int, reason string) {
+	for _, c := range r.snapshot() {
+		c.close(code, reason)
+	}
+}
+
+// wait waits until every connection has been removed or ctx ends.
+func (r *registry) wait(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
