@@ -113,9 +113,10 @@ func (w *Worker) attempts(ctx context.Context, keys []string, resumed bool) ([]i
 // storeAll saves the entries, in one transaction when it can. When a batch
 // fails it saves the entries one by one to find the ones at fault: those
 // count an attempt (or go to the dead letters at once if the store calls them
-// invalid) while the rest are stored. When every entry fails, the store itself
-// is in trouble: it waits and tries again without counting attempts, for as
-// long as it takes. It returns the entries that are stored.
+// invalid) while the rest are stored. When every entry fails and the store
+// does not answer a ping either, the store itself is in trouble: it waits and
+// tries again without counting attempts, for as long as it takes. It returns
+// the entries that are stored.
 func (w *Worker) storeAll(ctx context.Context, pending []*entry) []*entry {
 	var stored []*entry
 	for try := 0; len(pending) > 0; try++ {
@@ -125,7 +126,7 @@ func (w *Worker) storeAll(ctx context.Context, pending []*entry) []*entry {
 			return append(stored, pending...)
 		}
 		w.log.Warn("store batch", zap.Int("items", len(pending)), zap.Error(err))
-		var retry []*entry
+		var failed []*entry
 		progress := false
 		for _, e := range pending {
 			res, err := w.save(ctx, []*entry{e})
@@ -139,31 +140,46 @@ func (w *Worker) storeAll(ctx context.Context, pending []*entry) []*entry {
 				progress = true
 			default:
 				e.lastErr = err
-				retry = append(retry, e)
+				failed = append(failed, e)
 			}
 		}
-		pending = retry
-		if len(pending) == 0 {
+		if len(failed) == 0 {
 			break
 		}
-		if !progress {
-			w.log.Error("store unavailable; retrying", zap.Int("items", len(pending)), zap.Int("try", try+1))
+		if !progress && !w.storeAnswers(ctx) {
+			w.log.Error("store unavailable; retrying", zap.Int("items", len(failed)), zap.Int("try", try+1))
+			pending = failed
 			sleep(ctx, backoff(try))
 			continue
 		}
-		// Some items went through and these did not: they are at fault.
-		var keep []*entry
-		for _, e := range pending {
+		// The store works and refuses these: they are at fault.
+		pending = pending[:0]
+		for _, e := range failed {
 			n, err := w.addAttempt(ctx, e.key)
 			if err != nil || n < w.cfg.MaxAttempts {
-				keep = append(keep, e)
+				pending = append(pending, e)
 				continue
 			}
+			e.attempts = n
 			w.bury(ctx, e, fmt.Errorf("store refused it %d times: %w", n, e.lastErr))
 		}
-		pending = keep
+		if len(pending) > 0 && !progress {
+			sleep(ctx, backoff(try))
+		}
 	}
 	return stored
+}
+
+// storeAnswers reports whether the store answers a ping; a store that cannot
+// be pinged is assumed down when every write fails.
+func (w *Worker) storeAnswers(ctx context.Context) bool {
+	p, ok := w.store.(interface{ Ping(context.Context) error })
+	if !ok {
+		return false
+	}
+	c, cancel := context.WithTimeout(ctx, w.cfg.RedisTimeout)
+	defer cancel()
+	return p.Ping(c) == nil
 }
 
 func (w *Worker) save(ctx context.Context, es []*entry) (storage.SaveResult, error) {

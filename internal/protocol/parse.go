@@ -97,7 +97,7 @@ func (l Limits) Parse(raw []byte, now time.Time, newID func() string) Parsed {
 	case '[':
 		p.list(raw, inArray)
 	default:
-		p.refuse("", CodeInvalidJSON, "a message must be a JSON object or array, not "+kindOf(raw[len(raw)-len(bytes.TrimLeft(raw, " \t\r\n")):]))
+		p.refuse("", CodeInvalidJSON, "a message must be a JSON object or array, not "+kindOf(bytes.TrimLeft(raw, " \t\r\n")))
 	}
 	return p.out
 }

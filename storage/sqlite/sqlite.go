@@ -127,11 +127,32 @@ func openDB(ctx context.Context, path string, write bool) (*sql.DB, error) {
 	// and the per-connection pragmas run once.
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// ping opens the first connection of db. Switching a new file to WAL takes an
+// exclusive lock, and SQLite reports a conflict there at once as SQLITE_BUSY
+// instead of calling the busy handler; so when processes start together on a
+// new file, all but one retry here until the file is in WAL mode.
+func ping(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
 }
 
 // Close releases the prepared statements and both connection pools. It is
@@ -145,12 +166,23 @@ func (s *Store) Close() error {
 			s.ins = nil
 		}
 		s.mu.Unlock()
+		// Let SQLite refresh the planner statistics that this connection's
+		// queries showed to be stale; cheap, and a failure only costs plans.
+		if _, err := s.wdb.Exec(`PRAGMA optimize`); err != nil {
+			s.log.Debug("sqlite optimize on close", zap.Error(err))
+		}
 		errs = append(errs, s.wdb.Close(), s.rdb.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
 	})
 	return s.closeErr
+}
+
+// isBusy reports whether err is SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_BUSY
 }
 
 // isConstraint reports whether err is a UNIQUE or PRIMARY KEY violation.
@@ -168,3 +200,12 @@ func isConstraint(err error) bool {
 
 // nowMS is the store's clock, in Unix milliseconds.
 func nowMS() int64 { return time.Now().UnixMilli() }
+
+// Ping checks that the database answers a query on the read pool.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -151,6 +152,23 @@ func TestConcurrentProcesses(t *testing.T) {
 	}
 	if locs+logs != total || indexed != logs {
 		t.Errorf("stored %d locations + %d logs (%d indexed), want %d records, all logs indexed", locs, logs, indexed, total)
+	}
+}
+
+// TestOpenOddPath checks that the path is passed to SQLite as a file, not
+// parsed: '?', '#', '%' and spaces are part of the name.
+func TestOpenOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a dir%20")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "db?x=1#frag.db")
+	st := openTemp(t, path)
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file: %v", err)
 	}
 }
 
