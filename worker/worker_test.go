@@ -350,6 +350,3 @@ func TestStopReleasesNothingAndExitsCleanly(t *testing.T) {
 		t.Fatalf("after stop: %+v; want no worker registered and nothing in flight", s)
 	}
 }
-
-
-

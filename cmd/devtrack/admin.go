@@ -255,4 +255,3 @@ func safe(s string) string {
 	}
 	return s
 }
-
