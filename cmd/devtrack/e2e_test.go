@@ -91,7 +91,7 @@ func lastLine(s string) string {
 type proc struct {
 	cmd  *exec.Cmd
 	log  string
-	done chan error
+	done chan struct{} // closed once the process has exited
 }
 
 func (c *cluster) start(name string, args ...string) *proc {
@@ -107,8 +107,12 @@ func (c *cluster) start(name string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, log: logPath, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); f.Close() }()
+	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
 	c.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-p.done
