@@ -61,7 +61,7 @@ func (w *Worker) process(ctx context.Context, raws []string, resumed bool) {
 			continue
 		}
 		live = append(live, redisq.LiveMessage{Device: e.item.Device, Payload: payload,
-			IsLocation: e.loc != nil, ReceivedAt: e.item.ReceivedAt})
+			IsLocation: e.loc != nil, TS: e.item.TS, ReceivedAt: e.item.ReceivedAt})
 	}
 	// Publishing is best effort: the data is stored, and viewers that miss a
 	// message get the device's state in their next snapshot.

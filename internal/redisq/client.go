@@ -31,13 +31,14 @@ func script(name string) *rueidis.Lua {
 }
 
 var (
-	scriptTake    = script("take")
-	scriptRecover = script("recover")
-	scriptDone    = script("done")
-	scriptDead    = script("dead")
-	scriptRequeue = script("requeue")
-	scriptLinkSet = script("link_set")
-	scriptLinkDel = script("link_del")
+	scriptTake      = script("take")
+	scriptRecover   = script("recover")
+	scriptDone      = script("done")
+	scriptDead      = script("dead")
+	scriptRequeue   = script("requeue")
+	scriptLinkSet   = script("link_set")
+	scriptLinkDel   = script("link_del")
+	scriptHsetNewer = script("hset_newer")
 )
 
 // Client is a Redis connection with devtrack's key layout. It is safe for

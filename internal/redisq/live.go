@@ -13,50 +13,59 @@ func strconvMS(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10)
 
 // LiveMessage is one message for a device's live channel, already encoded in
 // the viewer protocol. Location messages also become the device's last
-// position.
+// position when they are newer (by device time) than the one recorded.
 type LiveMessage struct {
 	Device     string
 	Payload    []byte
 	IsLocation bool
-	ReceivedAt int64 // Unix ms
+	TS         int64 // device time, Unix ms
+	ReceivedAt int64 // gateway time, Unix ms
 }
 
 // PublishLive publishes the messages on their devices' live channels and
-// records each device's last position and last-seen time, in one pipeline.
-// Messages are in arrival order; later ones win.
+// records each device's last position and last-seen time, never moving
+// either backwards.
 func (c *Client) PublishLive(ctx context.Context, msgs []LiveMessage) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	cmds := make(rueidis.Commands, 0, len(msgs)+2)
-	last := map[string][]byte{}
+	cmds := make(rueidis.Commands, 0, len(msgs))
+	type latest struct {
+		t       int64
+		payload []byte
+	}
+	last := map[string]latest{}
 	seen := map[string]int64{}
 	for _, m := range msgs {
 		cmds = append(cmds, c.rdb.B().Publish().Channel(c.keys.LiveChannel(m.Device)).Message(rueidis.BinaryString(m.Payload)).Build())
-		if m.IsLocation {
-			last[m.Device] = m.Payload
+		if l, ok := last[m.Device]; m.IsLocation && (!ok || m.TS >= l.t) {
+			last[m.Device] = latest{m.TS, m.Payload}
 		}
-		if m.ReceivedAt > seen[m.Device] {
-			seen[m.Device] = m.ReceivedAt
-		}
-	}
-	if len(last) > 0 {
-		h := c.rdb.B().Hset().Key(c.keys.LastLocation()).FieldValue()
-		for d, p := range last {
-			h = h.FieldValue(d, rueidis.BinaryString(p))
-		}
-		cmds = append(cmds, h.Build())
-	}
-	if len(seen) > 0 {
-		h := c.rdb.B().Hset().Key(c.keys.LastSeen()).FieldValue()
-		for d, ms := range seen {
-			h = h.FieldValue(d, strconv.FormatInt(ms, 10))
-		}
-		cmds = append(cmds, h.Build())
+		seen[m.Device] = max(seen[m.Device], m.ReceivedAt)
 	}
 	for _, r := range c.rdb.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
 			return fmt.Errorf("publish live: %w", err)
+		}
+	}
+	lastArgs := []string{"json"}
+	for d, l := range last {
+		lastArgs = append(lastArgs, d, strconv.FormatInt(l.t, 10), string(l.payload))
+	}
+	seenArgs := []string{"number"}
+	for d, ms := range seen {
+		v := strconv.FormatInt(ms, 10)
+		seenArgs = append(seenArgs, d, v, v)
+	}
+	for _, set := range []struct {
+		key  string
+		args []string
+	}{{c.keys.LastLocation(), lastArgs}, {c.keys.LastSeen(), seenArgs}} {
+		if len(set.args) == 1 {
+			continue
+		}
+		if err := scriptHsetNewer.Exec(ctx, c.rdb, []string{set.key}, set.args).Error(); err != nil {
+			return fmt.Errorf("record last state: %w", err)
 		}
 	}
 	return nil

@@ -1,0 +1,94 @@
+package redisq_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devtrack/devtrack/internal/redisq"
+	"github.com/devtrack/devtrack/internal/testutil/redistest"
+)
+
+func open(t *testing.T) (*redisq.Client, *redistest.Server) {
+	t.Helper()
+	srv := redistest.Start(t)
+	c, err := redisq.Open(context.Background(), srv.Addr(), "devtrack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, srv
+}
+
+func TestLastPositionAndSeenNeverMoveBackwards(t *testing.T) {
+	c, _ := open(t)
+	ctx := context.Background()
+	newer := redisq.LiveMessage{Device: "d1", IsLocation: true, TS: 2000, ReceivedAt: 2100,
+		Payload: []byte(`{"type":"location","device":"d1","id":"new","ts":2000,"received_at":2100,"data":{"lat":1,"lng":1}}`)}
+	older := redisq.LiveMessage{Device: "d1", IsLocation: true, TS: 1000, ReceivedAt: 1100,
+		Payload: []byte(`{"type":"location","device":"d1","id":"old","ts":1000,"received_at":1100,"data":{"lat":2,"lng":2}}`)}
+	if err := c.PublishLive(ctx, []redisq.LiveMessage{newer}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PublishLive(ctx, []redisq.LiveMessage{older}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.DeviceStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(st["d1"].Location), `"id":"new"`) || st["d1"].LastSeen != 2100 {
+		t.Fatalf("state went backwards: %s seen %d", st["d1"].Location, st["d1"].LastSeen)
+	}
+}
+
+func TestRecoveredItemsCountAttemptsUnderTheGoKey(t *testing.T) {
+	c, _ := open(t)
+	ctx := context.Background()
+	items := []string{`{"v":1,"device":"d1","id":"a","type":"log"}`, `not json at all`}
+	if err := c.Push(ctx, []byte(items[0]), []byte(items[1])); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RegisterWorker(ctx, "gone", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Take(ctx, "gone", 10, 0); err != nil || len(got) != 2 {
+		t.Fatalf("take: %v %v", got, err)
+	}
+	time.Sleep(5 * time.Millisecond) // past the 1 ms heartbeat
+	rec, err := c.RecoverDead(ctx)
+	if err != nil || rec["gone"] != 2 {
+		t.Fatalf("recover: %v %v", rec, err)
+	}
+	keys := []string{redisq.AttemptKey(items[0]), redisq.AttemptKey(items[1])}
+	n, err := c.Attempts(ctx, keys)
+	if err != nil || n[0] != 1 || n[1] != 1 {
+		t.Fatalf("attempts %v %v; want 1 each under the keys Go derives", n, err)
+	}
+	// Taken back oldest first.
+	got, err := c.Take(ctx, "w2", 10, 0)
+	if err != nil || len(got) != 2 || got[0] != items[0] {
+		t.Fatalf("order after recovery: %v %v", got, err)
+	}
+}
+
+func TestParseAddr(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		addrs int
+		bad   bool
+	}{
+		{"127.0.0.1:6379", 1, false},
+		{"redis://user:pw@host:6380/2", 1, false},
+		{"a:1,b:2,c:3", 3, false},
+		{"", 0, true},
+		{"no-port", 0, true},
+		{"ftp://x", 0, true},
+	} {
+		opt, err := redisq.ParseAddr(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && len(opt.InitAddress) != tc.addrs) {
+			t.Errorf("ParseAddr(%q) = %v, %v", tc.in, opt.InitAddress, err)
+		}
+	}
+}
