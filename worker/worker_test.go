@@ -13,6 +13,7 @@ import (
 
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/redisq"
+	"github.com/devtrack/devtrack/internal/testutil"
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/devtrack/devtrack/storage/sqlite"
@@ -119,13 +120,7 @@ func (e *env) stats() redisq.Stats {
 
 func checkFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.CheckFor(t, timeout, what, cond)
 }
 
 // subscribe collects the ids published on the live channels.

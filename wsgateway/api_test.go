@@ -14,24 +14,13 @@ import (
 	"github.com/devtrack/devtrack/wsgateway"
 )
 
-func (e *env) get(tok, path string) (int, string) {
-	e.t.Helper()
-	req, _ := http.NewRequest("GET", e.base+path, nil)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+func (e *env) get(tok, path string) (int, string) { return e.do("GET", tok, path, "") }
 
-func (e *env) post(tok, path, body string) (int, string) {
+func (e *env) post(tok, path, body string) (int, string) { return e.do("POST", tok, path, body) }
+
+func (e *env) do(method, tok, path, body string) (int, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest("POST", e.base+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/redisq"
+	"github.com/devtrack/devtrack/internal/testutil"
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
 	"github.com/devtrack/devtrack/internal/token"
 	"github.com/devtrack/devtrack/storage"
@@ -165,13 +166,7 @@ func (d *devConn) read() reply {
 // checkFor polls cond until it holds or the timeout passes.
 func checkFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.CheckFor(t, timeout, what, cond)
 }
 
 func loc(id string, lat, lng float64) string {

@@ -27,10 +27,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiErrorOf(code, msg))
+}
+
+func apiErrorOf(code, msg string) apiError {
 	var e apiError
 	e.Error.Code = code
 	e.Error.Message = msg
-	writeJSON(w, status, e)
+	return e
 }
 
 // statusWriter records the status for the access log and passes Hijack

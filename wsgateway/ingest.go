@@ -76,10 +76,3 @@ func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
 	resp.IDs = ids
 	writeJSON(w, http.StatusOK, resp)
 }
-
-func apiErrorOf(code, msg string) apiError {
-	var e apiError
-	e.Error.Code = code
-	e.Error.Message = msg
-	return e
-}

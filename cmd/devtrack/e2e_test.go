@@ -18,6 +18,7 @@ import (
 
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/redisq"
+	"github.com/devtrack/devtrack/internal/testutil"
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/devtrack/devtrack/storage/sqlite"
@@ -167,13 +168,7 @@ func (c *cluster) startGateway(name string, args ...string) (*proc, string) {
 
 func checkFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	testutil.CheckFor(t, timeout, what, cond)
 }
 
 // storedIDs opens the archive read-side and counts each (device, id).
