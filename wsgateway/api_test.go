@@ -169,3 +169,22 @@ func TestHTTPIngest(t *testing.T) {
 		t.Fatalf("%d queued, want h1 h3 h4", n)
 	}
 }
+
+func TestHTTPIngestIsRateLimitedPerDevice(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{FrameRate: 1, FrameBurst: 3})
+	tok := e.addDevice("c1", "g")
+	other := e.addDevice("c2", "g")
+	if status, body := e.post(tok, "/api/v1/ingest", `[`+loc("a", 1, 1)+`,`+loc("b", 1, 1)+`]`); status != 200 {
+		t.Fatalf("within burst: %d %s", status, body)
+	}
+	status, body := e.post(tok, "/api/v1/ingest", `[`+loc("c", 1, 1)+`,`+loc("d", 1, 1)+`]`)
+	if status != 429 || !strings.Contains(body, `"rate_limited"`) {
+		t.Fatalf("over the rate: %d %s, want 429 rate_limited", status, body)
+	}
+	if status, _ := e.post(other, "/api/v1/ingest", loc("x", 1, 1)); status != 200 {
+		t.Fatalf("another device is limited too: %d", status)
+	}
+	if n := len(e.queued()); n != 3 {
+		t.Fatalf("%d queued, want a, b and x", n)
+	}
+}

@@ -95,6 +95,7 @@ func (g *Gateway) beat(ctx context.Context) {
 			}
 		}
 	}
+	g.ingest.prune(time.Now())
 	removed, err := g.presence.SweepLinks(c)
 	if err != nil {
 		g.log.Warn("sweep links", zap.Error(err))

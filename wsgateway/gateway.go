@@ -73,7 +73,8 @@ type Config struct {
 	// MaxBodyBytes caps an HTTP ingest body. Default 1 MiB.
 	MaxBodyBytes int64
 	// FrameRate and FrameBurst limit the frames per second of one device
-	// connection (batch items count one each). Defaults 200 and 400.
+	// connection, and of one device's HTTP ingest (batch items count one
+	// each). Defaults 200 and 400.
 	FrameRate  float64
 	FrameBurst int
 	// UpdateInterval is the reporting interval advised to HTTP clients. Default 10 s.
@@ -153,7 +154,8 @@ type Gateway struct {
 	log      *zap.Logger
 	mux      *http.ServeMux
 
-	conns *registry
+	conns  *registry
+	ingest *ingestLimiters // per-device rate limits of HTTP ingest
 }
 
 // New returns a gateway; call Run to serve, or mount Handler yourself.
@@ -166,7 +168,8 @@ func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, e
 	}
 	cfg.setDefaults()
 	g := &Gateway{cfg: cfg, queue: q, presence: p, store: s,
-		log: log.With(zap.String("gateway", cfg.ID)), conns: newRegistry()}
+		log: log.With(zap.String("gateway", cfg.ID)), conns: newRegistry(),
+		ingest: newIngestLimiters(cfg.FrameRate, cfg.FrameBurst)}
 	g.routes()
 	return g, nil
 }

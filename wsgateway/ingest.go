@@ -66,6 +66,13 @@ func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
+	if !g.ingest.allow(dev.ID, len(p.Items), now) {
+		framesRefused.WithLabelValues(protocol.CodeRateLimited).Add(float64(len(p.Items)))
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, protocol.CodeRateLimited,
+			"over "+strconv.FormatFloat(g.cfg.FrameRate, 'f', -1, 64)+" frames/s for this device; retry later with the same ids")
+		return
+	}
 	ids, err := g.push(dev.ID, p.Items, now)
 	if err != nil {
 		g.log.Warn("push to ingest list", zap.String("device", dev.ID), zap.Error(err))
