@@ -546,8 +546,19 @@ func TestSigtermExitsZeroAndBadConfigExitsTwo(t *testing.T) {
 	c := newCluster(t)
 	c.cli("migrate")
 	gw, _ := c.startGateway("gw1")
-	w := c.start("worker1", "worker")
+	metrics := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
+	w := c.start("worker1", "worker", "--metrics", metrics)
 	checkFor(t, 10*time.Second, "worker registered", func() bool { return strings.Contains(c.cli("queue", "stats"), "workers: 1") })
+	checkFor(t, 10*time.Second, "worker metrics", func() bool {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		return strings.Contains(b.String(), "devtrack_worker_items_stored_total")
+	})
 	if code := w.stop(t); code != 0 {
 		t.Fatalf("worker exit %d after SIGTERM, want 0", code)
 	}

@@ -42,7 +42,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			// Shutdown order (Serve): stop accepting, close device sockets
 			// and their links, then the deferred Redis and store closes.
 			return gw.Run(ctx, func(addr net.Addr) {
-				notifyReady(log)
+				notifyReady(ctx, log)
 				log.Info("ready", zap.String("url", "http://"+addr.String()))
 			})
 		},
@@ -62,6 +62,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 
 func newWorkerCmd(g *globals) *cobra.Command {
 	var cfg worker.Config
+	var metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Drain the ingest list into the store and publish live updates",
@@ -87,7 +88,10 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			notifyReady(log)
+			if err := serveMetrics(ctx, metricsAddr, log); err != nil {
+				return err
+			}
+			notifyReady(ctx, log)
 			// Run returns after SIGTERM once the batch in hand is stored;
 			// Redis and the store close after it (defers).
 			return w.Run(ctx)
@@ -98,5 +102,6 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.BatchSize, "batch", 500, "most items stored in one transaction")
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed attempts before an item goes to the dead-letter list")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the worker heartbeat; in-flight items of a worker silent this long are recovered")
+	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus /metrics on (e.g. :9101); none if empty")
 	return cmd
 }
