@@ -38,6 +38,7 @@ type Presence interface {
 	DeviceStates(ctx context.Context) (map[string]redisq.DeviceState, error)
 	PublishGateway(ctx context.Context, gateway string, payload []byte) error
 	ReceiveGateway(ctx context.Context, gateway string, fn func([]byte))
+	ReceiveLive(ctx context.Context, device string, fn func([]byte), resubscribed func())
 	Link(ctx context.Context, device string) (string, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
 	Ping(ctx context.Context) error
@@ -155,6 +156,7 @@ type Gateway struct {
 	mux      *http.ServeMux
 
 	conns  *registry
+	hub    *hub
 	ingest *ingestLimiters // per-device rate limits of HTTP ingest
 }
 
@@ -170,6 +172,7 @@ func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, e
 	g := &Gateway{cfg: cfg, queue: q, presence: p, store: s,
 		log: log.With(zap.String("gateway", cfg.ID)), conns: newRegistry(),
 		ingest: newIngestLimiters(cfg.FrameRate, cfg.FrameBurst)}
+	g.hub = newHub(g)
 	g.routes()
 	return g, nil
 }
@@ -222,6 +225,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr ne
 	defer cancel()
 	_ = srv.Shutdown(sctx) // stops the listener; hijacked WebSockets are ours to close
 	g.conns.closeAll(closeGoingAway, "gateway shutting down")
+	g.hub.closeAll(closeGoingAway, "gateway shutting down")
 	g.conns.wait(sctx)
 	stopBG()
 	wg.Wait()
@@ -239,6 +243,7 @@ func (g *Gateway) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /ws/device", g.serveDevice)
 	m.HandleFunc("POST /api/v1/ingest", g.serveIngest)
+	m.HandleFunc("GET /ws/live", g.serveLive)
 	m.HandleFunc("GET /api/v1/devices", g.api(g.listDevices))
 	m.HandleFunc("GET /api/v1/devices/{id}/locations", g.api(g.listLocations))
 	m.HandleFunc("POST /api/v1/devices/{id}/commands", g.api(g.sendCommand))

@@ -25,6 +25,10 @@ var (
 		Namespace: "devtrack", Subsystem: "gateway", Name: "auth_failures_total",
 		Help: "Requests refused for a missing, wrong or revoked token.",
 	})
+	viewerDropped = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "viewer_messages_coalesced_total",
+		Help: "Live messages not queued for a lagging viewer (locations coalesced to the newest, others dropped).",
+	})
 	pushSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "devtrack", Subsystem: "gateway", Name: "push_seconds",
 		Help:    "Time to put frames on the ingest list (LPUSH round trip).",

@@ -126,14 +126,26 @@ func (c *Client) PublishGateway(ctx context.Context, gateway string, payload []b
 func (c *Client) ReceiveGateway(ctx context.Context, gateway string, fn func([]byte)) {
 	c.receive(ctx, func() rueidis.Completed {
 		return c.rdb.B().Subscribe().Channel(c.keys.GatewayChannel(gateway)).Build()
-	}, fn)
+	}, fn, nil)
+}
+
+// ReceiveLive calls fn for every message on a device's live channel until
+// ctx ends. resubscribed, if not nil, is called each time the subscription
+// is made again after a lost connection: what was published meanwhile is lost.
+func (c *Client) ReceiveLive(ctx context.Context, device string, fn func([]byte), resubscribed func()) {
+	c.receive(ctx, func() rueidis.Completed {
+		return c.rdb.B().Subscribe().Channel(c.keys.LiveChannel(device)).Build()
+	}, fn, resubscribed)
 }
 
 // receive runs a subscription until ctx ends. The command is built anew for
 // every attempt: rueidis recycles a command once it has been sent.
-func (c *Client) receive(ctx context.Context, sub func() rueidis.Completed, fn func([]byte)) {
+func (c *Client) receive(ctx context.Context, sub func() rueidis.Completed, fn func([]byte), resubscribed func()) {
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
+	for try := 0; ctx.Err() == nil; try++ {
+		if try > 0 && resubscribed != nil {
+			resubscribed()
+		}
 		err := c.rdb.Receive(ctx, sub(), func(m rueidis.PubSubMessage) { fn([]byte(m.Message)) })
 		if ctx.Err() != nil || err == nil {
 			return

@@ -1,0 +1,127 @@
+package wsgateway
+
+import (
+	"bytes"
+	"time"
+
+	"context"
+	"encoding/json"
+	"github.com/gorilla/websocket"
+	"sync"
+)
+
+// hub fans live messages out to this gateway's viewers. It holds one Redis
+// subscription per device that at least one of its viewers watches, not one
+// per viewer, and drops it when the last viewer of the device leaves.
+type hub struct {
+	g  *Gateway
+	mu sync.Mutex
+	// device -> its viewers and the cancel of its Redis subscription
+	subs map[string]*deviceSub
+	// every open viewer, for shutdown
+	viewers map[*viewer]struct{}
+}
+
+type deviceSub struct {
+	viewers map[*viewer]struct{}
+	cancel  context.CancelFunc
+}
+
+func newHub(g *Gateway) *hub {
+	return &hub{g: g, subs: map[string]*deviceSub{}, viewers: map[*viewer]struct{}{}}
+}
+
+func (h *hub) join(v *viewer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.viewers[v] = struct{}{}
+}
+
+// closeAll closes every viewer with a close frame (code, reason).
+func (h *hub) closeAll(code int, reason string) {
+	h.mu.Lock()
+	vs := make([]*viewer, 0, len(h.viewers))
+	for v := range h.viewers {
+		vs = append(vs, v)
+	}
+	h.mu.Unlock()
+	for _, v := range vs {
+		_ = v.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		v.close()
+	}
+}
+
+func (h *hub) add(v *viewer, devices []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range devices {
+		s := h.subs[d]
+		if s == nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			s = &deviceSub{viewers: map[*viewer]struct{}{}, cancel: cancel}
+			h.subs[d] = s
+			go h.receive(ctx, d)
+		}
+		s.viewers[v] = struct{}{}
+	}
+}
+
+func (h *hub) remove(v *viewer, devices []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range devices {
+		h.removeLocked(v, d)
+	}
+}
+
+// removeAll forgets a viewer that is gone.
+func (h *hub) removeAll(v *viewer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.viewers, v)
+	for d := range h.subs {
+		h.removeLocked(v, d)
+	}
+}
+
+func (h *hub) removeLocked(v *viewer, device string) {
+	s := h.subs[device]
+	if s == nil {
+		return
+	}
+	delete(s.viewers, v)
+	if len(s.viewers) == 0 {
+		s.cancel()
+		delete(h.subs, device)
+	}
+}
+
+// receive holds the device's subscription until ctx ends. After a lost
+// connection the subscription is renewed and viewers get a fresh snapshot
+// of the device, since Redis drops what is published in between.
+func (h *hub) receive(ctx context.Context, device string) {
+	h.g.presence.ReceiveLive(ctx, device, func(msg []byte) {
+		h.fanout(device, msg)
+	}, func() {
+		snap, _ := json.Marshal(map[string]any{"type": "snapshot", "devices": h.g.snapshot(ctx, []string{device})})
+		h.fanout(device, snap)
+	})
+}
+
+func (h *hub) fanout(device string, msg []byte) {
+	// Workers encode "type" first; no need to decode the whole message.
+	isLocation := bytes.HasPrefix(msg, []byte(`{"type":"location"`))
+	h.mu.Lock()
+	s := h.subs[device]
+	var vs []*viewer
+	if s != nil {
+		vs = make([]*viewer, 0, len(s.viewers))
+		for v := range s.viewers {
+			vs = append(vs, v)
+		}
+	}
+	h.mu.Unlock()
+	for _, v := range vs {
+		v.deliver(device, msg, isLocation)
+	}
+}
