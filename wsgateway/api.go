@@ -64,11 +64,13 @@ func (g *Gateway) api(h apiHandler) http.HandlerFunc {
 	}
 }
 
-// authUser resolves the request's user token.
+// authUser resolves the request's user: a bearer or ?token= API token, else
+// the web UI's session cookie, which is only taken from a page of this
+// gateway (same Origin) on WebSocket upgrades and state-changing requests.
 func (g *Gateway) authUser(r *http.Request) (storage.User, error) {
 	tok := token.FromRequest(r)
 	if tok == "" {
-		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "missing token"}
+		return g.sessionUser(r)
 	}
 	u, err := g.store.UserByTokenHash(r.Context(), token.Hash(tok))
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrRevoked) {
@@ -77,6 +79,28 @@ func (g *Gateway) authUser(r *http.Request) (storage.User, error) {
 	}
 	if err != nil {
 		return storage.User{}, &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "cannot check the token now"}
+	}
+	return u, nil
+}
+
+func (g *Gateway) sessionUser(r *http.Request) (storage.User, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "missing token or session"}
+	}
+	if !sameOrigin(r) {
+		return storage.User{}, &httpError{http.StatusForbidden, protocol.CodeForbidden, "cross-origin request with a session cookie"}
+	}
+	name, err := g.presence.Session(r.Context(), c.Value)
+	if err != nil {
+		return storage.User{}, &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "cannot check the session now"}
+	}
+	if name == "" {
+		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session expired; log in again"}
+	}
+	u, _, err := g.store.UserByName(r.Context(), name)
+	if err != nil {
+		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session user is gone"}
 	}
 	return u, nil
 }

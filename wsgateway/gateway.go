@@ -42,12 +42,16 @@ type Presence interface {
 	Link(ctx context.Context, device string) (string, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
 	Ping(ctx context.Context) error
+	SetSession(ctx context.Context, id, user string, ttl time.Duration) error
+	Session(ctx context.Context, id string) (string, error)
+	DeleteSession(ctx context.Context, id string) error
 }
 
 // Store is what the gateway reads from the archive.
 type Store interface {
 	DeviceByTokenHash(ctx context.Context, tokenHash []byte) (storage.Device, error)
 	UserByTokenHash(ctx context.Context, tokenHash []byte) (storage.User, error)
+	UserByName(ctx context.Context, name string) (storage.User, []byte, error)
 	Device(ctx context.Context, id string) (storage.Device, error)
 	Devices(ctx context.Context, groups []string) ([]storage.Device, error)
 	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
@@ -244,6 +248,8 @@ func (g *Gateway) routes() {
 	m.HandleFunc("GET /ws/device", g.serveDevice)
 	m.HandleFunc("POST /api/v1/ingest", g.serveIngest)
 	m.HandleFunc("GET /ws/live", g.serveLive)
+	m.HandleFunc("POST /api/v1/login", g.login)
+	m.HandleFunc("POST /api/v1/logout", g.logout)
 	m.HandleFunc("GET /api/v1/devices", g.api(g.listDevices))
 	m.HandleFunc("GET /api/v1/devices/{id}/locations", g.api(g.listLocations))
 	m.HandleFunc("POST /api/v1/devices/{id}/commands", g.api(g.sendCommand))

@@ -20,9 +20,9 @@ import (
 // messages; a socket write that blocks WriteWait closes it.
 const viewerQueue = 256
 
-// viewerUpgrader: viewers authenticate with a bearer or ?token= token, which
-// a cross-site page cannot send on the user's behalf, so any Origin is
-// accepted here. Cookie sessions (the web UI) must check the Origin.
+// viewerUpgrader accepts any Origin: authUser has already refused a session
+// cookie from another origin, and a token is something a cross-site page
+// cannot send on the user's behalf.
 var viewerUpgrader = websocket.Upgrader{
 	ReadBufferSize:  1024,
 	WriteBufferSize: 4096,

@@ -18,6 +18,7 @@ package redisq
 //	p:gateway:<gateway>:alive     string gateway heartbeat, expires when the gateway dies
 //	p:live:<device>               pubsub live messages of one device (viewer protocol JSON)
 //	p:gateway:<gateway>           pubsub control messages for one gateway (kick, command)
+//	p:session:<sha256 of cookie>  string web session -> user name, expires
 type Keys struct {
 	prefix string
 	tag    string
