@@ -103,6 +103,9 @@ func (g *Gateway) beat(ctx context.Context) {
 	if len(removed) > 0 {
 		g.log.Info("swept links of dead gateways", zap.Int("devices", len(removed)))
 	}
+	for _, d := range removed {
+		g.presenceChanged(d, false)
+	}
 }
 
 // revokeLoop closes the connections of revoked devices within RevokePoll.

@@ -105,6 +105,7 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 		g.replaceRemote(dev.ID, old)
 	}
 	devicesConnected.Inc()
+	c.g.presenceChanged(dev.ID, true)
 	c.log.Debug("device connected", zap.String("link", c.link))
 	c.readLoop()
 }
@@ -253,7 +254,21 @@ func (c *deviceConn) close(code int, reason string) {
 func (c *deviceConn) dropLink() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := c.g.presence.DeleteLink(ctx, c.device.ID, c.link); err != nil {
+	removed, err := c.g.presence.DeleteLink(ctx, c.device.ID, c.link)
+	if err != nil {
 		c.log.Warn("delete device link; the sweeper will", zap.Error(err))
+	}
+	if removed {
+		// Only the device's current connection going away makes it offline.
+		c.g.presenceChanged(c.device.ID, false)
+	}
+}
+
+// presenceChanged publishes a device's coming or going to its live viewers.
+func (g *Gateway) presenceChanged(device string, online bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := g.presence.PublishPresence(ctx, device, online); err != nil {
+		g.log.Warn("publish presence", zap.String("device", device), zap.Error(err))
 	}
 }

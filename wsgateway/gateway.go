@@ -42,6 +42,7 @@ type Presence interface {
 	Link(ctx context.Context, device string) (string, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
 	Ping(ctx context.Context) error
+	PublishPresence(ctx context.Context, device string, online bool) error
 	SetSession(ctx context.Context, id, user string, ttl time.Duration) error
 	Session(ctx context.Context, id string) (string, error)
 	DeleteSession(ctx context.Context, id string) error

@@ -148,3 +148,22 @@ func TestViewersAreClosedWhenTheGatewayStops(t *testing.T) {
 		t.Fatalf("want close 1001 at gateway shutdown, got %v", err)
 	}
 }
+
+func TestViewerSeesPresence(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	tok := e.addDevice("a1", "g")
+	ws := e.dialLive(e.addUser("root", storage.RoleAdmin))
+	_ = ws.WriteJSON(map[string]any{"type": "subscribe", "devices": []string{"a1"}})
+	if m := readLive(t, ws); m.Type != "snapshot" || !strings.Contains(m.Raw, `"online":false`) {
+		t.Fatalf("snapshot: %s, want a1 offline", m.Raw)
+	}
+	e.subscribed("a1")
+	d := e.mustDial(tok)
+	if m := readLive(t, ws); m.Type != "presence" || !strings.Contains(m.Raw, `"online":true`) {
+		t.Fatalf("after connect: %s, want presence online", m.Raw)
+	}
+	d.ws.Close()
+	if m := readLive(t, ws); m.Type != "presence" || !strings.Contains(m.Raw, `"online":false`) {
+		t.Fatalf("after close: %s, want presence offline", m.Raw)
+	}
+}

@@ -2,6 +2,7 @@ package redisq
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -159,4 +160,21 @@ func (c *Client) receive(ctx context.Context, sub func() rueidis.Completed, fn f
 			backoff *= 2
 		}
 	}
+}
+
+// Presence is the viewer-protocol message that a device came or went.
+type Presence struct {
+	Type   string `json:"type"` // "presence"
+	Device string `json:"device"`
+	Online bool   `json:"online"`
+	TS     int64  `json:"ts"` // Unix ms of the change
+}
+
+// PublishPresence tells the device's live viewers that it came or went.
+func (c *Client) PublishPresence(ctx context.Context, device string, online bool) error {
+	b, _ := json.Marshal(Presence{Type: "presence", Device: device, Online: online, TS: time.Now().UnixMilli()})
+	if err := c.rdb.Do(ctx, c.rdb.B().Publish().Channel(c.keys.LiveChannel(device)).Message(rueidis.BinaryString(b)).Build()).Error(); err != nil {
+		return fmt.Errorf("publish presence %s: %w", device, err)
+	}
+	return nil
 }
