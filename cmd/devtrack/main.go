@@ -1,5 +1,5 @@
 // Command devtrack is the one binary of devtrack: gateway, worker, admin
-// commands, demo and simulator. Commands are thin: they fill a package's
+// commands and simulator. Commands are thin: they fill a package's
 // Config from flags (and DEVTRACK_* environment variables) and call its Run.
 package main
 
