@@ -237,27 +237,23 @@ func (w *Worker) bury(ctx context.Context, e *entry, cause error) {
 	itemsDead.Inc()
 }
 
-// decode parses the raw item into its store record.
+// decode parses and checks the raw item (protocol.DecodeQueueItem decodes
+// its data once) and builds its store record.
 func (e *entry) decode() error {
-	it, err := protocol.DecodeItem([]byte(e.raw))
+	d, err := protocol.Limits{}.DecodeQueueItem([]byte(e.raw))
 	if err != nil {
 		return err
 	}
+	it := d.Item
 	e.item = it
-	switch it.Type {
-	case protocol.TypeLocation:
-		var l protocol.Location
-		if err := json.Unmarshal(it.Data, &l); err != nil {
-			return fmt.Errorf("location data: %w", err)
-		}
+	switch {
+	case d.Location != nil:
+		l := d.Location
 		e.loc = &storage.Location{Device: it.Device, ID: it.ID, TS: it.TS, ReceivedAt: it.ReceivedAt,
 			Lat: l.Lat, Lng: l.Lng, Accuracy: l.Accuracy, Speed: l.Speed, Heading: l.Heading, Altitude: l.Altitude,
 			CRS: l.CRS, OrigLat: l.OrigLat, OrigLng: l.OrigLng}
-	case protocol.TypeLog:
-		var l protocol.Log
-		if err := json.Unmarshal(it.Data, &l); err != nil {
-			return fmt.Errorf("log data: %w", err)
-		}
+	case d.Log != nil:
+		l := d.Log
 		e.log = &storage.LogEntry{Device: it.Device, ID: it.ID, TS: it.TS, ReceivedAt: it.ReceivedAt,
 			Level: l.Level, Message: l.Message, Fields: l.Fields}
 	default:
