@@ -152,26 +152,57 @@ func (g *Gateway) listDevices(w http.ResponseWriter, r *http.Request, u storage.
 	if err != nil {
 		return err
 	}
-	states, err := g.presence.DeviceStates(r.Context())
-	if err != nil {
-		g.log.Warn("device states", zap.Error(err))
-		states = map[string]redisq.DeviceState{}
-	}
+	states := g.deviceStates(r.Context())
 	items := make([]deviceView, 0, len(devs))
 	for _, d := range devs {
-		st := states[d.ID]
-		v := deviceView{ID: d.ID, Name: d.Name, Group: d.Group, Online: st.Link != "", Revoked: d.RevokedAt != 0,
-			Location: json.RawMessage("null")}
-		if st.LastSeen > 0 {
-			t := time.UnixMilli(st.LastSeen).UTC()
-			v.LastSeen = &t
-		}
-		if loc := locationOf(st.Location); loc != nil {
-			v.Location = loc
-		}
-		items = append(items, v)
+		items = append(items, viewOf(d, states[d.ID]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+// getDevice serves one device in the shape of a devices list item.
+func (g *Gateway) getDevice(w http.ResponseWriter, r *http.Request, u storage.User) error {
+	d, err := g.visibleDevice(r.Context(), u, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewOf(d, g.deviceStates(r.Context())[d.ID]))
+	return nil
+}
+
+// deviceStates reads presence and last positions; without Redis the devices
+// are still listed, as offline and without a position.
+func (g *Gateway) deviceStates(ctx context.Context) map[string]redisq.DeviceState {
+	states, err := g.presence.DeviceStates(ctx)
+	if err != nil {
+		g.log.Warn("device states", zap.Error(err))
+		return map[string]redisq.DeviceState{}
+	}
+	return states
+}
+
+func viewOf(d storage.Device, st redisq.DeviceState) deviceView {
+	v := deviceView{ID: d.ID, Name: d.Name, Group: d.Group, Online: st.Link != "", Revoked: d.RevokedAt != 0,
+		Location: json.RawMessage("null")}
+	if st.LastSeen > 0 {
+		t := time.UnixMilli(st.LastSeen).UTC()
+		v.LastSeen = &t
+	}
+	if loc := locationOf(st.Location); loc != nil {
+		v.Location = loc
+	}
+	return v
+}
+
+// me tells the web UI who is signed in and how to draw the map.
+func (g *Gateway) me(w http.ResponseWriter, r *http.Request, u storage.User) error {
+	groups := u.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "role": u.Role, "groups": groups,
+		"tiles": g.cfg.Tiles, "tiles_attribution": g.cfg.TilesAttribution})
 	return nil
 }
 
@@ -379,15 +410,6 @@ func csvCell(s string) string {
 		return "'" + s
 	}
 	return s
-}
-
-func (g *Gateway) queueStats(w http.ResponseWriter, r *http.Request, u storage.User) error {
-	st, err := g.queue.Stats(r.Context())
-	if err != nil {
-		return &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "redis: " + err.Error()}
-	}
-	writeJSON(w, http.StatusOK, st)
-	return nil
 }
 
 // commandRequest is the body of POST /api/v1/devices/{id}/commands.

@@ -18,6 +18,7 @@ import (
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/redisq"
 	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/web"
 	"go.uber.org/zap"
 )
 
@@ -25,6 +26,8 @@ import (
 type Queue interface {
 	Push(ctx context.Context, items ...[]byte) error
 	Stats(ctx context.Context) (redisq.Stats, error)
+	DeadLetters(ctx context.Context, offset, limit int) ([]redisq.DeadLetter, error)
+	RequeueDead(ctx context.Context, n int) (int, error)
 }
 
 // Presence is the part of Redis that says which gateway holds which device.
@@ -102,7 +105,19 @@ type Config struct {
 	RevokePoll time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 10 s.
 	ShutdownTimeout time.Duration
+	// Tiles is the map tile URL template of the web UI ({z}/{x}/{y}, and
+	// optionally {s}); "none" shows the map without tiles. Default
+	// OpenStreetMap's.
+	Tiles string
+	// TilesAttribution is shown in the map's corner. Default OpenStreetMap's.
+	TilesAttribution string
 }
+
+// DefaultTiles is the web UI's default tile server.
+const (
+	DefaultTiles            = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+	DefaultTilesAttribution = "&copy; OpenStreetMap contributors"
+)
 
 func (c *Config) setDefaults() {
 	if c.Listen == "" {
@@ -148,6 +163,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Tiles == "" {
+		c.Tiles = DefaultTiles
+		if c.TilesAttribution == "" {
+			c.TilesAttribution = DefaultTilesAttribution
+		}
+	}
+	if c.Tiles == "none" {
+		c.Tiles = ""
 	}
 }
 
@@ -251,12 +275,17 @@ func (g *Gateway) routes() {
 	m.HandleFunc("GET /ws/live", g.serveLive)
 	m.HandleFunc("POST /api/v1/login", g.login)
 	m.HandleFunc("POST /api/v1/logout", g.logout)
+	m.HandleFunc("GET /api/v1/me", g.api(g.me))
 	m.HandleFunc("GET /api/v1/devices", g.api(g.listDevices))
+	m.HandleFunc("GET /api/v1/devices/{id}", g.api(g.getDevice))
 	m.HandleFunc("GET /api/v1/devices/{id}/locations", g.api(g.listLocations))
 	m.HandleFunc("POST /api/v1/devices/{id}/commands", g.api(g.sendCommand))
 	m.HandleFunc("GET /api/v1/logs", g.api(g.listLogs))
 	m.HandleFunc("GET /api/v1/logs/export", g.api(g.exportLogs))
 	m.HandleFunc("GET /api/v1/queue", g.api(g.queueStats))
+	m.HandleFunc("GET /api/v1/queue/dead", g.api(adminOnly(g.listDead)))
+	m.HandleFunc("POST /api/v1/queue/dead/requeue", g.api(adminOnly(g.requeueDead)))
+	m.Handle("GET /", web.Handler())
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -57,6 +57,8 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the gateway heartbeat; links of a gateway silent this long are swept")
 	f.DurationVar(&cfg.PingPeriod, "ping-period", 25*time.Second, "how often devices are pinged")
 	f.DurationVar(&cfg.PongWait, "pong-wait", 60*time.Second, "a device silent this long is disconnected")
+	f.StringVar(&cfg.Tiles, "tiles", wsgateway.DefaultTiles, "map tile URL template of the web UI ({z}/{x}/{y}, optional {s}); \"none\" for no tiles")
+	f.StringVar(&cfg.TilesAttribution, "tiles-attribution", "", "attribution shown for the tiles (default OpenStreetMap's with the default tiles)")
 	return cmd
 }
 

@@ -1,0 +1,96 @@
+package wsgateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/devtrack/devtrack/internal/protocol"
+	"github.com/devtrack/devtrack/storage"
+	"go.uber.org/zap"
+)
+
+// adminOnly lets only admins through: the dead letters hold any device's data.
+func adminOnly(h apiHandler) apiHandler {
+	return func(w http.ResponseWriter, r *http.Request, u storage.User) error {
+		if u.Role != storage.RoleAdmin {
+			return forbidden("only admins may do this")
+		}
+		return h(w, r, u)
+	}
+}
+
+func unavailable(err error) error {
+	return &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "redis: " + err.Error()}
+}
+
+func (g *Gateway) queueStats(w http.ResponseWriter, r *http.Request, u storage.User) error {
+	st, err := g.queue.Stats(r.Context())
+	if err != nil {
+		return unavailable(err)
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// listDead serves dead letters, newest first: GET /api/v1/queue/dead?limit=&offset=.
+func (g *Gateway) listDead(w http.ResponseWriter, r *http.Request, u storage.User) error {
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(r, "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	items, err := g.queue.DeadLetters(r.Context(), offset, limit)
+	if err != nil {
+		return unavailable(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+// requeueDead puts dead letters back on the ingest list, oldest first:
+// POST /api/v1/queue/dead/requeue with an optional {"count":N} (default all).
+func (g *Gateway) requeueDead(w http.ResponseWriter, r *http.Request, u storage.User) error {
+	var req struct {
+		Count int `json:"count"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
+			return badRequest(`body must be empty or {"count":N}`)
+		}
+	}
+	if req.Count < 0 {
+		return badRequest("count must not be negative")
+	}
+	n := req.Count
+	if n == 0 {
+		st, err := g.queue.Stats(r.Context())
+		if err != nil {
+			return unavailable(err)
+		}
+		n = int(st.Dead)
+	}
+	moved, err := g.queue.RequeueDead(r.Context(), n)
+	if err != nil {
+		return unavailable(err)
+	}
+	g.log.Info("dead letters requeued", zap.String("user", u.Name), zap.Int("count", moved))
+	writeJSON(w, http.StatusOK, map[string]int{"requeued": moved})
+	return nil
+}
+
+// intParam reads an optional integer query parameter within [lo, hi].
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest(name + " must be an integer from " + strconv.Itoa(lo) + " to " + strconv.Itoa(hi))
+	}
+	return n, nil
+}
