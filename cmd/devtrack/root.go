@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 		newLogsCmd(g),
 		newQueueCmd(g),
 		newSimCmd(g),
+		newDemoCmd(g),
 	)
 	return root
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/devtrack/devtrack/devclient"
+	"github.com/devtrack/devtrack/internal/fleet"
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/token"
 	"github.com/devtrack/devtrack/storage"
@@ -149,7 +148,7 @@ func runSim(ctx context.Context, sc simConfig, wsURL string, tokens []string) si
 		senders.Add(1)
 		go func() {
 			defer senders.Done()
-			simDevice(sendCtx, sc, i, c, &sent)
+			simDevice(sendCtx, sc.rate, sc.logEvery, i, fleet.Shanghai, c, &sent)
 		}()
 	}
 	senders.Wait()
@@ -170,35 +169,44 @@ func runSim(ctx context.Context, sc simConfig, wsURL string, tokens []string) si
 	return simReport{sent: sent.Load(), acked: acked.Load(), errors: errs.Load(), unacked: unacked, elapsed: elapsed, latencies: lat}
 }
 
-// simDevice moves one device along a random walk around Shanghai and logs.
-func simDevice(ctx context.Context, sc simConfig, n int, c *devclient.Client, sent *atomic.Int64) {
-	rng := rand.New(rand.NewPCG(uint64(n), uint64(time.Now().UnixNano())))
-	lat, lng := 31.2304+rng.Float64()*0.1-0.05, 121.4737+rng.Float64()*0.1-0.05
-	heading := rng.Float64() * 360
-	interval := time.Duration(float64(time.Second) / sc.rate)
+// simDevice drives one simulated courier (internal/fleet) around center:
+// one location every 1/rate seconds, and every logEvery-th frame a log line
+// (the courier's own, or a checkpoint line); with logEvery 0, the courier's
+// log lines as they happen.
+func simDevice(ctx context.Context, rate float64, logEvery int, n int, center fleet.Point, c *devclient.Client, sent *atomic.Int64) {
+	courier := fleet.NewCourier(uint64(n)+uint64(time.Now().UnixNano()), center, 4000)
+	interval := time.Duration(float64(time.Second) / rate)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	i := 0
-	for {
+	send := func(f devclient.Frame) {
+		if _, err := c.Send(f); err == nil {
+			sent.Add(1)
+		}
+	}
+	var backlog []protocol.Log
+	for i := 1; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		heading = math.Mod(heading+rng.NormFloat64()*10+360, 360)
-		speed := 5 + rng.Float64()*10
-		lat += math.Cos(heading*math.Pi/180) * speed * interval.Seconds() / 111_000
-		lng += math.Sin(heading*math.Pi/180) * speed * interval.Seconds() / 95_000
-		i++
-		var f devclient.Frame
-		if sc.logEvery > 0 && i%sc.logEvery == 0 {
-			f = devclient.Frame{Type: protocol.TypeLog, Data: protocol.Log{Level: "info", Message: fmt.Sprintf("checkpoint %d reached", i)}}
-		} else {
-			f = devclient.Frame{Type: protocol.TypeLocation, Data: protocol.Location{Lat: lat, Lng: lng, Speed: &speed, Heading: &heading}}
+		loc := courier.Step(interval)
+		backlog = append(backlog, courier.Logs()...)
+		switch {
+		case logEvery == 0:
+			send(devclient.Frame{Type: protocol.TypeLocation, Data: loc})
+			for _, l := range backlog {
+				send(devclient.Frame{Type: protocol.TypeLog, Data: l})
+			}
+			backlog = backlog[:0]
+		case i%logEvery == 0:
+			l := protocol.Log{Level: "info", Message: fmt.Sprintf("checkpoint %d reached", i)}
+			if len(backlog) > 0 {
+				l, backlog = backlog[0], backlog[1:]
+			}
+			send(devclient.Frame{Type: protocol.TypeLog, Data: l})
+		default:
+			send(devclient.Frame{Type: protocol.TypeLocation, Data: loc})
 		}
-		if _, err := c.Send(f); err != nil && !errors.Is(err, context.Canceled) {
-			continue
-		}
-		sent.Add(1)
 	}
 }

@@ -5,18 +5,20 @@ package redistest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/devtrack/devtrack/internal/redisproc"
 )
 
 // Server is a redis-server process owned by a test.
@@ -25,8 +27,8 @@ type Server struct {
 	dir  string
 	port int
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu   sync.Mutex
+	proc *redisproc.Server
 }
 
 // Start starts a redis-server on a free port and stops it when the test ends.
@@ -54,44 +56,15 @@ func (s *Server) Restart() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		s.t.Fatalf("redistest: restart of a running server")
 	}
-	cmd := exec.Command("redis-server",
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--dir", s.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("redistest: start redis-server: %v", err)
-	}
-	s.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if s.ping() {
-			return
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.t.Fatalf("redistest: redis-server on %s not ready: %s", s.Addr(), log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// ping reports whether the server answers PING with PONG and has finished
-// loading its data.
-func (s *Server) ping() bool {
-	c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
+	p, err := redisproc.Start(context.Background(), s.dir, s.port,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always")
 	if err != nil {
-		return false
+		s.t.Fatalf("redistest: %v", err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
+	s.proc = p
 }
 
 // Stop shuts the server down gracefully (SIGTERM, AOF flushed) and waits.
@@ -103,12 +76,11 @@ func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 func (s *Server) signal(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(sig)
-	_ = s.cmd.Wait()
-	s.cmd = nil
+	s.proc.Signal(sig)
+	s.proc = nil
 }
 
 // Do runs one command with redis-cli-free RESP and returns the raw reply line
@@ -154,10 +126,9 @@ func (s *Server) Do(args ...string) (string, error) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := redisproc.FreePort()
 	if err != nil {
-		t.Fatalf("free port: %v", err)
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }

@@ -1,0 +1,378 @@
+package main
+
+// Real-browser tests of the admin web UI: the system is set up through the
+// devtrack binary (the cluster helper of e2e_test.go), then a node script in
+// web/test drives headless Chromium with playwright-core. A script that fails
+// exits non-zero and its output fails the Go test. A script that needs the
+// test to act on the system (restart the gateway) prints "NEED <what>" and
+// waits for "OK" (or "ERR <why>") on its stdin.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// webDir is the web UI's source tree, relative to this package.
+const webDir = "../../web"
+
+// chromiumPath is the browser the tests drive.
+const chromiumPath = "/usr/bin/chromium"
+
+// needBrowser skips the test when node, Chromium or playwright-core are
+// missing, except in CI (CI=true), where a missing tool is a failure.
+func needBrowser(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if _, err := exec.LookPath("node"); err != nil {
+		missing = append(missing, "node")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		missing = append(missing, chromiumPath)
+	}
+	if _, err := os.Stat(filepath.Join(webDir, "node_modules", "playwright-core", "package.json")); err != nil {
+		missing = append(missing, "web/node_modules/playwright-core (npm ci in web/)")
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("browser tests need %s", strings.Join(missing, ", "))
+	}
+	t.Skipf("browser tests need %s", strings.Join(missing, ", "))
+}
+
+// artifactsDir is where screenshots are kept: $DEVTRACK_ARTIFACTS if set,
+// else a folder under the test's temp dir.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("DEVTRACK_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "artifacts")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// randWord is a word no seeded or simulated message holds by chance.
+func randWord(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// browserFleet is a running system with a moving fleet in two groups:
+// simulated devices ga-0001... (group ga) and gb-0001... (group gb), and
+// test devices of group ga driven by the scripts over HTTP ingest.
+type browserFleet struct {
+	c        *cluster
+	gw       *proc
+	base     string
+	addr     string
+	adminTok string
+	users    map[string]string // name -> password
+	groupA   []string          // every device of group ga
+	groupB   []string          // every device of group gb
+	tokens   map[string]string // test device id -> device token
+	names    map[string]string // test device id -> display name
+}
+
+const (
+	simA = 6 // simulated devices of group ga
+	simB = 4 // simulated devices of group gb
+)
+
+// testDevice is a device of group ga that the node scripts drive.
+type testDevice struct{ id, name string }
+
+func newBrowserFleet(t *testing.T, devs ...testDevice) *browserFleet {
+	t.Helper()
+	c := newCluster(t)
+	c.cli("migrate")
+	gw, base := c.startGateway("gw1", "--tiles", "none")
+	c.start("worker1", "worker")
+	f := &browserFleet{c: c, gw: gw, base: base, addr: strings.TrimPrefix(base, "http://"),
+		users: map[string]string{}, tokens: map[string]string{}, names: map[string]string{}}
+	f.adminTok = f.addUser("admin", "admin", "")
+	f.addUser("opa", "operator", "ga")
+	for _, d := range devs {
+		args := []string{"device", "add", d.id, "--group", "ga"}
+		if d.name != "" {
+			args = append(args, "--name", d.name)
+		}
+		f.tokens[d.id] = lastLine(c.cli(args...))
+		f.names[d.id] = d.name
+		f.groupA = append(f.groupA, d.id)
+	}
+	for _, s := range []struct {
+		group string
+		n     int
+		ids   *[]string
+	}{{"ga", simA, &f.groupA}, {"gb", simB, &f.groupB}} {
+		c.start("sim-"+s.group, "sim", "--gateway", base, "--devices", fmt.Sprint(s.n), "--rate", "2",
+			"--duration", "1h", "--device-prefix", s.group, "--group", s.group, "--log-every", "5")
+		for i := range s.n {
+			*s.ids = append(*s.ids, fmt.Sprintf("%s-%04d", s.group, i+1))
+		}
+	}
+	// Every test device gets a first position near the simulated fleet
+	// (around Shanghai), so that the whole fleet is on the map.
+	for i, d := range devs {
+		f.ingest(t, d.id, map[string]any{"type": "location", "id": "init", "ts": time.Now().UnixMilli(),
+			"data": map[string]any{"lat": 31.21 + float64(i)*0.01, "lng": 121.45 + float64(i)*0.01}})
+	}
+	all := append(append([]string{}, f.groupA...), f.groupB...)
+	checkFor(t, 60*time.Second, "every device registered and located", func() bool {
+		located := map[string]bool{}
+		for _, d := range f.devices(t) {
+			if string(d.Location) != "null" && len(d.Location) > 0 {
+				located[d.ID] = true
+			}
+		}
+		for _, id := range all {
+			if !located[id] {
+				return false
+			}
+		}
+		return true
+	})
+	return f
+}
+
+func (f *browserFleet) addUser(name, role, groups string) string {
+	pw := randWord("pw-")
+	args := []string{"user", "add", name, "--role", role, "--password", pw}
+	if groups != "" {
+		args = append(args, "--groups", groups)
+	}
+	tok := lastLine(f.c.cli(args...))
+	f.users[name] = pw
+	return tok
+}
+
+type apiDevice struct {
+	ID       string          `json:"id"`
+	Group    string          `json:"group"`
+	Location json.RawMessage `json:"location"`
+}
+
+// devices is GET /api/v1/devices as the admin; nil when the call fails.
+func (f *browserFleet) devices(t *testing.T) []apiDevice {
+	req, _ := http.NewRequest("GET", f.base+"/api/v1/devices", nil)
+	req.Header.Set("Authorization", "Bearer "+f.adminTok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Items []apiDevice `json:"items"`
+	}
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		return nil
+	}
+	return out.Items
+}
+
+// ingest posts one frame (or an array) with a test device's token.
+func (f *browserFleet) ingest(t *testing.T, device string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", f.base+"/api/v1/ingest", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+f.tokens[device])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("ingest %s: %d %s", device, resp.StatusCode, msg)
+	}
+}
+
+// restartGateway kills the gateway with SIGKILL and starts a new one on the
+// same address.
+func (f *browserFleet) restartGateway(t *testing.T, name string) {
+	t.Helper()
+	f.gw.kill9()
+	f.gw = f.c.start(name, "gateway", "--listen", f.addr, "--id", name, "--tiles", "none")
+	checkFor(t, 20*time.Second, name+" ready", func() bool {
+		resp, err := http.Get(f.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// config is what every script gets in DEVTRACK_TEST_CONFIG.
+func (f *browserFleet) config(t *testing.T) map[string]any {
+	return map[string]any{
+		"base":       f.base,
+		"users":      f.users,
+		"adminToken": f.adminTok,
+		"groupA":     f.groupA,
+		"groupB":     f.groupB,
+		"tokens":     f.tokens,
+		"names":      f.names,
+	}
+}
+
+// runNode runs web/test/<script> with cfg (plus the browser's user-data dir,
+// the artifacts dir and a screenshot prefix) and fails the test with the
+// script's output if it exits non-zero. need answers the script's
+// "NEED <what>" lines; nil refuses them all.
+func runNode(t *testing.T, script string, cfg map[string]any, need func(what string) error) {
+	t.Helper()
+	cfg["userDataDir"] = t.TempDir()
+	cfg["artifacts"] = artifactsDir(t)
+	cfg["prefix"] = regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(t.Name(), "_")
+	cfg["chromium"] = chromiumPath
+	js, _ := json.Marshal(cfg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join("test", script))
+	cmd.Dir = webDir
+	cmd.Env = append(os.Environ(), "DEVTRACK_TEST_CONFIG="+string(js))
+	// Its own process group, so that Chromium goes with node.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var output strings.Builder
+	record := func(line string) {
+		mu.Lock()
+		output.WriteString(line + "\n")
+		mu.Unlock()
+	}
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		output.Write(p)
+		mu.Unlock()
+		return len(p), nil
+	})
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }() // leftovers of the group
+
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		record(line)
+		what, ok := strings.CutPrefix(line, "NEED ")
+		if !ok {
+			continue
+		}
+		reply := "OK"
+		if need == nil {
+			reply = "ERR the Go test answers no NEED"
+		} else if err := need(strings.TrimSpace(what)); err != nil {
+			reply = "ERR " + err.Error()
+		}
+		record("(go) " + reply)
+		_, _ = io.WriteString(stdin, reply+"\n")
+	}
+	err = cmd.Wait()
+	mu.Lock()
+	out := output.String()
+	mu.Unlock()
+	if err != nil {
+		t.Fatalf("node %s failed after %s: %v\n%s", script, time.Since(start).Round(time.Millisecond), err, out)
+	}
+	t.Logf("node %s passed in %s:\n%s", script, time.Since(start).Round(time.Millisecond), out)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// TestBrowserMapShowsFleetAndLiveMoves: log in as admin; the map shows the
+// whole fleet (standalone markers plus cluster counts); a location sent over
+// HTTP ingest moves the device's marker on screen within a second.
+func TestBrowserMapShowsFleetAndLiveMoves(t *testing.T) {
+	needBrowser(t)
+	f := newBrowserFleet(t, testDevice{"mover", "Mover One"})
+	runNode(t, "map.js", f.config(t), nil)
+}
+
+// TestBrowserLogSearchPagingAndExport: a word of a seeded message finds it;
+// 150 matches page through #logs-older; both exports hold every match.
+func TestBrowserLogSearchPagingAndExport(t *testing.T) {
+	needBrowser(t)
+	f := newBrowserFleet(t, testDevice{"logger", "Log Writer"})
+	cfg := f.config(t)
+	cfg["word"] = randWord("quokka")
+	cfg["needle"] = randWord("needle")
+	cfg["seed"] = 150
+	runNode(t, "logs.js", cfg, nil)
+}
+
+// TestBrowserOperatorSeesOnlyTheirGroups: an operator of group ga sees no
+// device of group gb on the map, in the list, in the API or on /ws/live.
+func TestBrowserOperatorSeesOnlyTheirGroups(t *testing.T) {
+	needBrowser(t)
+	f := newBrowserFleet(t, testDevice{"opdev", "Operator Device"})
+	runNode(t, "isolation.js", f.config(t), nil)
+}
+
+// TestBrowserDeviceTextIsNeverMarkup: device-provided names and log
+// messages that look like HTML show as text; no script runs.
+func TestBrowserDeviceTextIsNeverMarkup(t *testing.T) {
+	needBrowser(t)
+	f := newBrowserFleet(t, testDevice{"xss", `<img src=x onerror=alert(1)>`})
+	runNode(t, "xss.js", f.config(t), nil)
+}
+
+// TestBrowserReconnectsAfterGatewayRestart: with the page live, the gateway
+// is killed and restarted on the same port; the page goes reconnecting, then
+// live, and a location sent afterwards moves the marker.
+func TestBrowserReconnectsAfterGatewayRestart(t *testing.T) {
+	needBrowser(t)
+	f := newBrowserFleet(t, testDevice{"mover", "Mover One"})
+	restarts := 0
+	runNode(t, "reconnect.js", f.config(t), func(what string) error {
+		if what != "gateway-restart" {
+			return fmt.Errorf("unknown need %q", what)
+		}
+		restarts++
+		f.restartGateway(t, fmt.Sprintf("gw%d", restarts+1))
+		return nil
+	})
+	if restarts != 1 {
+		t.Fatalf("gateway restarted %d times, want 1", restarts)
+	}
+}

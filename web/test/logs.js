@@ -1,0 +1,110 @@
+// Log search finds a message by a word in it; the matches page through
+// #logs-older; both exports hold every match.
+'use strict';
+const h = require('./helpers');
+const { assert, cfg } = h;
+
+// rowsOf reads the log table's rows as text.
+async function rowsOf(page) {
+  return page.$$eval('#logs-table tr.log-row', (rows) => rows.map((r) => ({
+    device: r.querySelector('.log-device').textContent.trim(),
+    level: r.querySelector('.log-level').textContent.trim(),
+    message: r.querySelector('.log-message').textContent.trim(),
+  })));
+}
+
+async function search(page, q) {
+  await page.fill('#logs-q', q);
+  await page.click('#logs-search');
+}
+
+h.run(async ({ page }) => {
+  const device = 'logger';
+  const n = cfg.seed;
+  // Seed n messages holding the word, and one holding the needle, then wait
+  // until the archive has them all.
+  const frames = [];
+  for (let i = 1; i <= n; i++) frames.push(h.logFrame(`calibration ${cfg.word} step ${String(i).padStart(3, '0')}`));
+  await h.ingest(device, frames);
+  await h.ingest(device, h.logFrame(`door 2 opened ${cfg.needle} by courier`, 'warn'));
+  await h.waitFor(`${n} seeded logs stored`, async () =>
+    (await h.api(`/api/v1/logs?q=${cfg.word}&limit=1000`)).items.length === n);
+  await h.waitFor('needle stored', async () => (await h.api(`/api/v1/logs?q=${cfg.needle}`)).items.length === 1);
+  h.log(`seeded ${n + 1} logs`);
+
+  await h.login(page, 'admin', cfg.users.admin);
+  await page.click('#nav-logs');
+  await page.waitForSelector('#logs-q');
+
+  // A word of a message finds exactly that message.
+  await search(page, cfg.needle);
+  await h.waitFor('needle found', async () => {
+    const rows = await rowsOf(page);
+    return rows.length === 1 && rows[0].message === `door 2 opened ${cfg.needle} by courier` && rows;
+  });
+  const [row] = await rowsOf(page);
+  assert.equal(row.device, device);
+  assert.equal(row.level, 'warn');
+  await h.screenshot(page, 'search');
+
+  // The n matches span more than one page; #logs-older walks through them all.
+  await search(page, cfg.word);
+  const seen = new Set();
+  let pages = 0;
+  let first = await h.waitFor('first page of matches', async () => {
+    const rows = await rowsOf(page);
+    return rows.length > 0 && rows.every((r) => r.message.includes(cfg.word)) && rows;
+  });
+  for (let rows = first; ; ) {
+    pages++;
+    for (const r of rows) {
+      assert.ok(r.message.includes(cfg.word), `row ${r.message} does not match`);
+      assert.ok(!seen.has(r.message), `row ${r.message} shown twice`);
+      seen.add(r.message);
+    }
+    const older = page.locator('#logs-older');
+    if (seen.size >= n || !(await older.isVisible()) || (await older.isDisabled())) break;
+    const before = rows[rows.length - 1].message;
+    await older.click();
+    rows = await h.waitFor(`page ${pages + 1}`, async () => {
+      const r = await rowsOf(page);
+      return r.length > 0 && r[r.length - 1].message !== before && r;
+    });
+  }
+  assert.ok(first.length < n, `first page shows ${first.length} rows, want fewer than ${n} (paging)`);
+  assert.ok(pages >= 2, `${pages} pages`);
+  assert.equal(seen.size, n, `paging showed ${seen.size} distinct matches, want ${n}`);
+  h.log(`${n} matches over ${pages} pages, first page ${first.length}`);
+  // The newest page comes back with #logs-newer.
+  if (await page.locator('#logs-newer').isEnabled()) {
+    await page.click('#logs-newer');
+    await h.waitFor('newer page', async () => {
+      const r = await rowsOf(page);
+      return r.length > 0 && !r.some((x) => x.message.endsWith('step 001'));
+    });
+  }
+
+  // Exports hold every match, in both formats.
+  for (const [sel, format] of [['#logs-export-jsonl', 'jsonl'], ['#logs-export-csv', 'csv']]) {
+    const href = await page.getAttribute(sel, 'href');
+    assert.ok(href.includes(`format=${format}`) && href.includes(cfg.word), `${sel} href ${href}`);
+    const res = await page.evaluate(async (href) => {
+      const r = await fetch(href);
+      return { status: r.status, type: r.headers.get('content-type'), text: await r.text() };
+    }, href);
+    assert.equal(res.status, 200, `${format} export: ${res.status} ${res.text}`);
+    const lines = res.text.split('\n').filter((l) => l !== '');
+    if (format === 'jsonl') {
+      const items = lines.map((l) => JSON.parse(l));
+      assert.equal(items.length, n, `JSONL export has ${items.length} lines, want ${n}`);
+      assert.ok(items.every((it) => it.device === device && it.message.includes(cfg.word)));
+      assert.equal(new Set(items.map((it) => it.message)).size, n);
+    } else {
+      assert.equal(lines[0].split(',')[0], 'device', 'CSV header');
+      const rows = lines.slice(1);
+      assert.equal(rows.length, n, `CSV export has ${rows.length} rows, want ${n}`);
+      assert.ok(rows.every((r) => r.startsWith(device + ',') && r.includes(cfg.word)));
+    }
+    h.log(`${format} export: ${n} matches`);
+  }
+});
