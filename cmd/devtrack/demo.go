@@ -321,4 +321,3 @@ func demoCommand(c protocol.Command) protocol.CommandResult {
 	}
 	return res
 }
-

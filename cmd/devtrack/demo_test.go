@@ -149,7 +149,9 @@ func checkDemo(t *testing.T, d *demoRun, devices int) {
 		}
 		return len(devs.Items) == devices && n == devices
 	})
-	var logs struct{ Items []struct{ Level, Message string } }
+	var logs struct {
+		Items []struct{ Level, Message string }
+	}
 	checkFor(t, 30*time.Second, "fleet logs archived", func() bool {
 		getJSON(t, admin, base+"api/v1/logs?limit=5", &logs)
 		return len(logs.Items) > 0
