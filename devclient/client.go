@@ -138,7 +138,7 @@ func (c *Client) write(ws *websocket.Conn, raw []byte) {
 func (c *Client) Run(ctx context.Context) error {
 	backoff := c.cfg.MinBackoff
 	for ctx.Err() == nil {
-		err := c.session(ctx)
+		up, err := c.session(ctx)
 		if errors.Is(err, ErrUnauthorized) {
 			return err
 		}
@@ -148,31 +148,34 @@ func (c *Client) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		// Full jitter: a fleet reconnecting after a gateway restart spreads out.
+		if up >= c.cfg.MaxBackoff {
+			backoff = c.cfg.MinBackoff // the last connection was good: start over
+		}
+		// Jitter in [backoff/2, 1.5 backoff): a fleet that lost its gateway
+		// at once does not come back at once.
 		wait := time.Duration(rand.Int64N(int64(backoff))) + backoff/2
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, c.cfg.MaxBackoff)
-		if err == nil {
-			backoff = c.cfg.MinBackoff
-		}
 	}
 	return nil
 }
 
-// session runs one connection: dial, resend what is pending, read until it fails.
-func (c *Client) session(ctx context.Context) error {
+// session runs one connection: dial, resend what is pending, read until it
+// fails. It returns how long the connection was up.
+func (c *Client) session(ctx context.Context) (time.Duration, error) {
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+c.cfg.Token)
 	ws, resp, err := c.cfg.Dialer.DialContext(ctx, c.cfg.URL, h)
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-			return ErrUnauthorized
+			return 0, ErrUnauthorized
 		}
-		return fmt.Errorf("devclient: dial: %w", err)
+		return 0, fmt.Errorf("devclient: dial: %w", err)
 	}
+	connected := time.Now()
 	stop := context.AfterFunc(ctx, func() {
 		c.wmu.Lock()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
@@ -205,7 +208,7 @@ func (c *Client) session(ctx context.Context) error {
 	for {
 		_, msg, err := ws.ReadMessage()
 		if err != nil {
-			return err
+			return time.Since(connected), err
 		}
 		c.handle(ws, msg)
 	}
