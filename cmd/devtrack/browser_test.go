@@ -108,6 +108,8 @@ type testDevice struct{ id, name string }
 
 func newBrowserFleet(t *testing.T, devs ...testDevice) *browserFleet {
 	t.Helper()
+	setupStart := time.Now()
+	defer func() { t.Logf("fleet ready in %s", time.Since(setupStart).Round(time.Millisecond)) }()
 	c := newCluster(t)
 	c.cli("migrate")
 	gw, base := c.startGateway("gw1", "--tiles", "none")
@@ -229,7 +231,7 @@ func (f *browserFleet) restartGateway(t *testing.T, name string) {
 }
 
 // config is what every script gets in DEVTRACK_TEST_CONFIG.
-func (f *browserFleet) config(t *testing.T) map[string]any {
+func (f *browserFleet) config() map[string]any {
 	return map[string]any{
 		"base":       f.base,
 		"users":      f.users,
@@ -320,59 +322,168 @@ type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
 
-// TestBrowserMapShowsFleetAndLiveMoves: log in as admin; the map shows the
-// whole fleet (standalone markers plus cluster counts); a location sent over
-// HTTP ingest moves the device's marker on screen within a second.
-func TestBrowserMapShowsFleetAndLiveMoves(t *testing.T) {
+// TestBrowser runs the browser scenarios against one system with a moving
+// fleet; the gateway restart comes last.
+func TestBrowser(t *testing.T) {
 	needBrowser(t)
-	f := newBrowserFleet(t, testDevice{"mover", "Mover One"})
-	runNode(t, "map.js", f.config(t), nil)
-}
+	f := newBrowserFleet(t,
+		testDevice{"mover", "Mover One"},
+		testDevice{"logger", "Log Writer"},
+		testDevice{"xss", `<img src=x onerror=alert(1)>`},
+	)
 
-// TestBrowserLogSearchPagingAndExport: a word of a seeded message finds it;
-// 150 matches page through #logs-older; both exports hold every match.
-func TestBrowserLogSearchPagingAndExport(t *testing.T) {
-	needBrowser(t)
-	f := newBrowserFleet(t, testDevice{"logger", "Log Writer"})
-	cfg := f.config(t)
-	cfg["word"] = randWord("quokka")
-	cfg["needle"] = randWord("needle")
-	cfg["seed"] = 150
-	runNode(t, "logs.js", cfg, nil)
-}
-
-// TestBrowserOperatorSeesOnlyTheirGroups: an operator of group ga sees no
-// device of group gb on the map, in the list, in the API or on /ws/live.
-func TestBrowserOperatorSeesOnlyTheirGroups(t *testing.T) {
-	needBrowser(t)
-	f := newBrowserFleet(t, testDevice{"opdev", "Operator Device"})
-	runNode(t, "isolation.js", f.config(t), nil)
-}
-
-// TestBrowserDeviceTextIsNeverMarkup: device-provided names and log
-// messages that look like HTML show as text; no script runs.
-func TestBrowserDeviceTextIsNeverMarkup(t *testing.T) {
-	needBrowser(t)
-	f := newBrowserFleet(t, testDevice{"xss", `<img src=x onerror=alert(1)>`})
-	runNode(t, "xss.js", f.config(t), nil)
-}
-
-// TestBrowserReconnectsAfterGatewayRestart: with the page live, the gateway
-// is killed and restarted on the same port; the page goes reconnecting, then
-// live, and a location sent afterwards moves the marker.
-func TestBrowserReconnectsAfterGatewayRestart(t *testing.T) {
-	needBrowser(t)
-	f := newBrowserFleet(t, testDevice{"mover", "Mover One"})
-	restarts := 0
-	runNode(t, "reconnect.js", f.config(t), func(what string) error {
-		if what != "gateway-restart" {
-			return fmt.Errorf("unknown need %q", what)
-		}
-		restarts++
-		f.restartGateway(t, fmt.Sprintf("gw%d", restarts+1))
-		return nil
+	// Log in as admin; the map shows the whole fleet (standalone markers
+	// plus cluster counts); a location sent over HTTP ingest moves the
+	// device's marker on screen within a second.
+	t.Run("MapShowsFleetAndLiveMoves", func(t *testing.T) {
+		runNode(t, "map.js", f.config(), nil)
 	})
-	if restarts != 1 {
-		t.Fatalf("gateway restarted %d times, want 1", restarts)
+
+	// A word of a seeded message finds it; 150 matches page through
+	// #logs-older; both exports hold every match.
+	t.Run("LogSearchPagingAndExport", func(t *testing.T) {
+		cfg := f.config()
+		cfg["word"] = randWord("quokka")
+		cfg["needle"] = randWord("needle")
+		cfg["seed"] = 150
+		runNode(t, "logs.js", cfg, nil)
+	})
+
+	// An operator of group ga sees no device of group gb on the map, in the
+	// list, in the API or on /ws/live.
+	t.Run("OperatorSeesOnlyTheirGroups", func(t *testing.T) {
+		runNode(t, "isolation.js", f.config(), nil)
+	})
+
+	// Device-provided names and log messages that look like HTML show as
+	// text; no script runs.
+	t.Run("DeviceTextIsNeverMarkup", func(t *testing.T) {
+		runNode(t, "xss.js", f.config(), nil)
+	})
+
+	// With the page live, the gateway is killed and restarted on the same
+	// port; the page goes reconnecting, then live, and a location sent
+	// afterwards moves the marker.
+	t.Run("ReconnectsAfterGatewayRestart", func(t *testing.T) {
+		restarts := 0
+		runNode(t, "reconnect.js", f.config(), func(what string) error {
+			if what != "gateway-restart" {
+				return fmt.Errorf("unknown need %q", what)
+			}
+			restarts++
+			f.restartGateway(t, fmt.Sprintf("gw%d", restarts+1))
+			return nil
+		})
+		if restarts != 1 {
+			t.Fatalf("gateway restarted %d times, want 1", restarts)
+		}
+	})
+}
+
+// TestDemoInBrowser runs `devtrack demo` as a user on a fresh machine would,
+// logs in with the credentials it prints, checks that the map shows its
+// fleet, and stops it with Ctrl-C (SIGINT), expecting exit 0.
+func TestDemoInBrowser(t *testing.T) {
+	needBrowser(t)
+	const devices = 40
+	cmd := exec.Command(binary, "demo", "--listen", "127.0.0.1:0", "--devices", fmt.Sprint(devices), "--tiles", "none")
+	// A fresh machine: no store or Redis from the environment.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DEVTRACK_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var out strings.Builder
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	done := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		_ = cmd.Wait()
+		close(done)
+	}()
+	output := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- demo output:\n%s", tail(output(), 4000))
+		}
+	})
+
+	printed := map[string]string{}
+	timeout := time.After(60 * time.Second)
+	for printed["url"] == "" || printed["password"] == "" || printed["token"] == "" {
+		select {
+		case line := <-lines:
+			if k, v, ok := strings.Cut(line, ": "); ok {
+				printed[k] = strings.TrimSpace(v)
+			}
+		case <-done:
+			t.Fatalf("demo exited before printing its URL and credentials")
+		case <-timeout:
+			t.Fatalf("demo printed no URL and credentials within 60 s")
+		}
+	}
+	if printed["user"] != "admin" {
+		t.Fatalf("demo printed user %q, want admin", printed["user"])
+	}
+	base := strings.TrimSuffix(printed["url"], "/")
+	f := &browserFleet{base: base, adminTok: printed["token"]}
+	checkFor(t, 60*time.Second, "the demo fleet located", func() bool {
+		located := 0
+		for _, d := range f.devices(t) {
+			if len(d.Location) > 0 && string(d.Location) != "null" {
+				located++
+			}
+		}
+		return located == devices
+	})
+	runNode(t, "demo.js", map[string]any{
+		"base": base, "users": map[string]string{"admin": printed["password"]},
+		"adminToken": printed["token"], "devices": devices,
+	}, nil)
+
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop within 30 s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("demo exit %d after SIGINT, want 0", code)
+	}
+	if !strings.Contains(output(), "stopped") {
+		t.Fatalf("demo did not say it stopped:\n%s", tail(output(), 2000))
 	}
 }

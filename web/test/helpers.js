@@ -38,8 +38,15 @@ async function launch() {
     await d.dismiss().catch(() => {});
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // The UI catches its listeners' exceptions and logs them: a console error
+  // is a bug, unless it is the browser reporting a failed request (a 401
+  // before login, a 403 the test asked for, a refused connection while the
+  // gateway restarts).
+  const network = /^Failed to load resource|^WebSocket connection to .* failed/;
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') log(`console.${m.type()}:`, m.text());
+    if (m.type() !== 'error' && m.type() !== 'warning') return;
+    log(`console.${m.type()}:`, m.text());
+    if (m.type() === 'error' && !network.test(m.text())) problems.push(`console error: ${m.text()}`);
   });
   // Any script that runs where it should not would break CSP: record it.
   await page.addInitScript(() => {
@@ -71,10 +78,10 @@ async function waitLive(page, timeout = 15000) {
 }
 
 // screenshot keeps a PNG in the artifacts dir and prints its path.
-async function screenshot(page, name) {
+async function screenshot(page, name, { fullPage = false } = {}) {
   fs.mkdirSync(cfg.artifacts, { recursive: true });
   const file = path.join(cfg.artifacts, `${cfg.prefix}-${name}.png`);
-  await page.screenshot({ path: file });
+  await page.screenshot({ path: file, fullPage });
   log(`screenshot: ${file}`);
   return file;
 }
@@ -126,12 +133,13 @@ function logFrame(message, level = 'info') {
 }
 
 // fleetOnMap counts what the map shows: standalone device markers and the
-// sum of cluster counts.
+// sum of cluster counts (the UI's clusters are .dt-cluster divIcons; the
+// plugin's default .marker-cluster is counted too).
 async function fleetOnMap(page) {
   return page.evaluate(() => {
     const map = document.querySelector('#map');
     const ids = [...map.querySelectorAll('.dt-marker[data-device]')].map((e) => e.dataset.device);
-    const clusters = [...map.querySelectorAll('.marker-cluster')].map((e) => parseInt(e.textContent.trim(), 10) || 0);
+    const clusters = [...map.querySelectorAll('.marker-cluster, .dt-cluster')].map((e) => parseInt(e.textContent.trim(), 10) || 0);
     return { ids, clusters, total: ids.length + clusters.reduce((a, b) => a + b, 0) };
   });
 }
@@ -147,11 +155,12 @@ async function markerBox(page, id) {
 }
 
 // focusDevice clicks the device in the sidebar list and waits until the map
-// has zoomed in on it (zoom >= 16, the marker standalone and still).
+// has flown to it: its popup open, its marker standalone and still.
 async function focusDevice(page, id) {
-  await page.locator('#device-search').fill('').catch(() => {});
+  await page.locator('#device-search').fill('');
   const item = page.locator(`#device-list li.device-item[data-device="${id}"]`);
   await item.click();
+  await page.locator('.leaflet-popup .popup-name').waitFor({ timeout: 15000 });
   let prev = null;
   await waitFor(`marker of ${id} standalone and still after the fly-to`, async () => {
     const box = await markerBox(page, id);
@@ -188,7 +197,8 @@ async function watchMarker(page, id) {
 }
 
 // moveAndMeasure sends a location for a focused device and returns how long
-// its marker took to move on screen (ms), from the send.
+// its marker took to move on screen (took, ms from the send) and where the
+// marker was before (from, screen px).
 async function moveAndMeasure(page, id, lat, lng) {
   await watchMarker(page, id);
   const sent = Date.now();
@@ -197,7 +207,14 @@ async function moveAndMeasure(page, id, lat, lng) {
   const m = await moved.jsonValue();
   const took = m.at - sent;
   log(`marker of ${id} moved ${Math.round(m.to.x - m.from.x)},${Math.round(m.to.y - m.from.y)} px ${took} ms after the send`);
-  return took;
+  return { took, from: m.from };
+}
+
+// zoomOf infers the map's zoom level from what the user sees: a marker that
+// moved dLng degrees east moved dx pixels, and a Web Mercator map at zoom z
+// is 256 * 2^z pixels for 360 degrees.
+function zoomOf(dx, dLng) {
+  return Math.log2((Math.abs(dx) * 360) / (256 * Math.abs(dLng)));
 }
 
 // ask tells the Go test what it must do and waits for its answer.
@@ -236,5 +253,5 @@ function run(scenario) {
 
 module.exports = {
   assert, cfg, log, launch, login, waitLive, screenshot, waitFor, api, ingest, locationFrame, logFrame,
-  fleetOnMap, markerBox, focusDevice, watchMarker, moveAndMeasure, ask, run,
+  fleetOnMap, markerBox, focusDevice, watchMarker, moveAndMeasure, zoomOf, ask, run,
 };

@@ -18,6 +18,10 @@ h.run(async ({ page }) => {
   for (const id of shown.ids) assert.ok(A.has(id), `marker of ${id} on the map`);
   const listed = await page.$$eval('#device-list li.device-item', (li) => li.map((e) => e.dataset.device));
   assert.deepEqual([...listed].sort(), [...A].sort(), 'device list');
+  await page.fill('#device-search', 'gb');
+  await h.waitFor('no device matching gb', async () =>
+    (await page.locator('#device-list li.device-item:visible').count()) === 0);
+  await page.fill('#device-search', '');
   const text = await page.locator('body').innerText();
   for (const id of B) assert.ok(!text.includes(id), `${id} appears on the page`);
   await h.screenshot(page, 'operator-map');

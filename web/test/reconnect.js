@@ -9,7 +9,7 @@ h.run(async ({ page }) => {
   await h.login(page, 'admin', cfg.users.admin);
   await h.focusDevice(page, id);
   const [lat, lng] = await page.evaluate((id) => window.devtrack.markerLatLng(id), id);
-  const first = await h.moveAndMeasure(page, id, lat + 0.0005, lng + 0.0005);
+  const { took: first } = await h.moveAndMeasure(page, id, lat + 0.0005, lng + 0.0005);
   assert.ok(first <= 1000, `before the restart: moved after ${first} ms`);
 
   // Record every state the live indicator goes through.
@@ -27,7 +27,7 @@ h.run(async ({ page }) => {
   await h.screenshot(page, 'reconnected');
 
   // The new socket is subscribed: a location sent now moves the marker.
-  const took = await h.moveAndMeasure(page, id, lat - 0.0005, lng + 0.001);
+  const { took } = await h.moveAndMeasure(page, id, lat - 0.0005, lng + 0.001);
   assert.ok(took <= 1000, `after the restart: moved after ${took} ms`);
   const at = await page.evaluate((id) => window.devtrack.markerLatLng(id), id);
   assert.ok(Math.abs(at[0] - (lat - 0.0005)) < 1e-6 && Math.abs(at[1] - (lng + 0.001)) < 1e-6, `marker at ${at}`);

@@ -39,6 +39,8 @@ h.run(async ({ page }) => {
   const item = page.locator(`#device-list li.device-item[data-device="${id}"]`);
   assert.equal(await item.locator('.device-name').textContent(), name);
   await h.focusDevice(page, id);
+  const label = page.locator(`#map .dt-marker[data-device="${id}"] .dt-marker-label`);
+  if (await label.count()) assert.equal(await label.textContent(), name);
   const popupName = page.locator('.leaflet-popup .popup-name');
   await popupName.waitFor();
   assert.equal(await popupName.textContent(), name);
@@ -52,19 +54,21 @@ h.run(async ({ page }) => {
     rows.filter((r) => r.querySelector('.log-device').textContent.trim() === 'xss')
       .map((r) => r.querySelector('.log-message').textContent));
   await page.fill('#logs-q', '');
-  await page.selectOption('#logs-device', id).catch(async () => page.fill('#logs-device', id));
+  await page.fill('#logs-device', id);
   await page.click('#logs-search');
   await h.waitFor('payloads in the logs table', async () => {
     const m = await logMessages();
     return payloads.every((p) => m.includes(p));
   });
   await noMarkup(page, 'the logs page');
-  await h.screenshot(page, 'logs');
+  await h.screenshot(page, 'logs', { fullPage: true });
 
   // Device page, then a payload arriving live while it is open.
   await page.goto(`${cfg.base}/#/device/${id}`);
   await page.waitForSelector('#device-title');
   await h.waitFor('device title', async () => (await page.textContent('#device-title')).includes(name));
+  const titleName = page.locator('#device-title .title-name');
+  if (await titleName.count()) assert.equal(await titleName.textContent(), name);
   const deviceLogs = async () => page.$$eval('#device-logs .log-row', (rows) => rows.map((r) => r.textContent));
   await h.waitFor('payloads in the device logs', async () => {
     const rows = await deviceLogs();
@@ -75,5 +79,5 @@ h.run(async ({ page }) => {
   await h.ingest(id, h.logFrame(late, 'error'));
   await h.waitFor('live payload in the device logs', async () => (await deviceLogs()).some((r) => r.includes(late)));
   await noMarkup(page, 'the device page');
-  await h.screenshot(page, 'device');
+  await h.screenshot(page, 'device', { fullPage: true });
 });

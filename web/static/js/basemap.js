@@ -4,6 +4,8 @@
 
 const L = window.L;
 
+const MAX_ZOOM = 19;
+
 /** The view when there is nothing to show yet. */
 export const WORLD = { center: [20, 0], zoom: 2 };
 
@@ -14,17 +16,18 @@ export const WORLD = { center: [20, 0], zoom: 2 };
  */
 export function createMap(container, me) {
   const map = L.map(container, {
-    center: WORLD.center, zoom: WORLD.zoom, worldCopyJump: true, zoomControl: true,
-    preferCanvas: false,
+    center: WORLD.center, zoom: WORLD.zoom, worldCopyJump: true,
+    // Without a tile layer nothing else bounds the zoom, and the marker
+    // cluster group needs a finite maximum to build its grids.
+    minZoom: 1, maxZoom: MAX_ZOOM,
   });
   if (me && me.tiles) {
     const tiles = L.tileLayer(me.tiles, {
       // The attribution is the operator's configuration, not device data.
-      attribution: me.tiles_attribution || '', maxZoom: 19, crossOrigin: false,
+      attribution: me.tiles_attribution || '', maxZoom: MAX_ZOOM,
     });
-    // A tile that fails to load (no internet, server down) leaves a gap in
-    // the background and nothing else: markers and popups keep working.
-    tiles.on('tileerror', () => container.classList.add('tiles-failing'));
+    // A tile that fails to load (no internet, server down) only leaves a
+    // gap in the grey background: markers and popups keep working.
     tiles.addTo(map);
   } else {
     container.classList.add('no-tiles');

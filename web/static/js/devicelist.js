@@ -42,13 +42,15 @@ export class DeviceList {
   create(d) {
     const item = {
       name: el('span', { class: 'device-name' }),
+      ident: el('span', { class: 'device-id' }),
       group: el('span', { class: 'device-group' }),
       status: el('span', { class: 'device-status' }),
       seen: el('span', { class: 'device-lastseen' }),
     };
     item.li = el('li', { class: 'device-item', tabindex: '0', role: 'button', dataset: { device: d.id } },
       el('div', { class: 'device-line' }, item.name, item.status),
-      el('div', { class: 'device-line device-sub' }, item.group, item.seen));
+      el('div', { class: 'device-line device-sub' },
+        el('span', { class: 'device-where' }, item.ident, item.group), item.seen));
     this.items.set(d.id, item);
     this.listEl.append(item.li);
     return item;
@@ -56,7 +58,9 @@ export class DeviceList {
 
   patch(item, d) {
     setText(item.name, d.name || d.id);
-    item.name.title = d.id;
+    item.name.title = d.name || d.id;
+    // The id is worth showing where names repeat ("Truck", "simulated").
+    setText(item.ident, d.name && d.name !== d.id ? d.id : '');
     setText(item.group, d.group || 'no group');
     item.group.classList.toggle('muted', !d.group);
     setText(item.status, d.online ? 'online' : 'offline');

@@ -40,11 +40,6 @@ export function setText(node, text) {
   if (node.textContent !== s) node.textContent = s;
 }
 
-/** show toggles the hidden attribute. */
-export function show(node, visible = true) {
-  node.hidden = !visible;
-}
-
 /**
  * frame runs fn on the next animation frame, or soon when the tab is
  * hidden (browsers pause requestAnimationFrame there, and live state

@@ -4,7 +4,7 @@
 import { el } from './dom.js';
 import { fmtDateTime, fmtJSON } from './format.js';
 
-export const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
+const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
 /** fromLive turns a live "log" message into the shape of an API log item. */
 export function fromLive(msg) {
@@ -21,7 +21,7 @@ export function logRow(entry, { showDevice = true } = {}) {
   const fields = fmtJSON(entry.fields);
   const ts = el('td', { class: 'log-ts', text: fmtDateTime(entry.ts, true) });
   ts.title = `device time; received ${fmtDateTime(entry.received_at, true)}`;
-  return el('tr', { class: `log-row level-${level}` },
+  return el('tr', { class: `log-row lvl-${level}` },
     ts,
     showDevice
       ? el('td', { class: 'log-device' },

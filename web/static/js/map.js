@@ -17,19 +17,24 @@ let me = null;
 let map = null;
 let cluster = null;
 let list = null;
-let trail = null;
 const markers = new Map(); // id -> { marker, node }
-const popups = new Map(); // id -> Popup
+const popups = new Map(); // id -> Popup (DOM built once per device)
+// One popup for the map, not bound to a marker: the cluster group removes
+// and re-adds a marker whenever it moves, which would close and re-open (and
+// fade) a bound popup on every live position.
+let popup = null;
+let popupDevice = null;
 let selected = null;
 let following = null;
+let trail = null; // the selected device's recent positions
 let trailDevice = null;
 let trailPoints = []; // [{lat, lng, ts}] oldest first
 let trailPending = false; // a redraw is scheduled
 let visible = false;
-let fitted = false; // the first view fits the devices once
+let fitted = false; // the first view fits the devices, once
 let ticker = null;
 
-/** init wires the page once; the map itself is made when first shown. */
+/** initMapPage wires the page once; the map itself is made when first shown. */
 export function initMapPage() {
   list = new DeviceList({
     listEl: $('device-list'), searchEl: $('device-search'), countsEl: $('device-counts'),
@@ -38,6 +43,7 @@ export function initMapPage() {
   $('follow-stop').addEventListener('click', () => setFollow(null));
   onDevicesChanged(onChanged);
   live.on('location', onLiveLocation);
+  // For tests and debugging.
   window.devtrack = {
     markerLatLng(id) {
       const m = markers.get(id);
@@ -55,6 +61,7 @@ export function showMapPage(route, ctx) {
   if (!map) createMapOnce();
   map.invalidateSize();
   onChanged(new Set(allDevices().map((d) => d.id)), true);
+  clearInterval(ticker);
   ticker = setInterval(tick, 1000);
 }
 
@@ -67,6 +74,7 @@ export function hideMapPage() {
 export function resetMapPage() {
   setFollow(null);
   select(null);
+  if (map) map.closePopup(popup);
   if (cluster) cluster.clearLayers();
   markers.clear();
   popups.clear();
@@ -86,11 +94,18 @@ function createMapOnce() {
   });
   map.addLayer(cluster);
   trail = L.polyline([], { className: 'dt-trail', color: '#2563eb', weight: 3, opacity: 0.75, interactive: false }).addTo(map);
+  popup = L.popup({ className: 'dt-popup', minWidth: 220, maxWidth: 320, offset: [0, -4] });
+  map.on('popupclose', (ev) => {
+    if (ev.popup === popup) popupDevice = null;
+  });
   // Dragging the map means the user wants to look elsewhere: stop following.
   map.on('dragstart', () => following && setFollow(null));
+  // A popup whose device went into a cluster points at nothing: close it.
+  map.on('zoomend', closeHiddenPopup);
+  cluster.on('animationend', closeHiddenPopup);
 }
 
-/** onChanged applies store changes to markers, the list and the popup. */
+/** onChanged applies store changes to the list, the markers and the popup. */
 function onChanged(ids, structural) {
   if (!list) return;
   list.update(ids, structural);
@@ -104,79 +119,92 @@ function syncMarker(id) {
   const d = getDevice(id);
   let m = markers.get(id);
   if (!d || !d.loc) {
-    if (m) {
-      cluster.removeLayer(m.marker);
-      markers.delete(id);
-    }
+    if (m) removeMarker(id, m);
     return;
   }
   if (!m) m = addMarker(d);
   const onlineChanged = m.marker.options.dtOnline !== d.online;
-  m.marker.options.dtOnline = d.online;
+  m.marker.options.dtOnline = d.online; // read by clusterIcon
   patchMarkerElement(m.node, d, id === selected);
   const ll = m.marker.getLatLng();
-  if (ll.lat !== d.loc.lat || ll.lng !== d.loc.lng) moveMarker(m.marker, d.loc);
+  if (ll.lat !== d.loc.lat || ll.lng !== d.loc.lng) moveMarker(id, m.marker, d.loc);
   else if (onlineChanged) cluster.refreshClusters(m.marker);
-  const p = popups.get(id);
-  if (p && m.marker.isPopupOpen()) p.update(d, following === id);
+  if (popupDevice === id) popups.get(id).update(d, following === id);
 }
 
 function addMarker(d) {
   const node = markerElement(d);
-  const icon = L.divIcon({ html: node, className: 'dt-marker-icon', iconSize: [22, 22], iconAnchor: [11, 11], popupAnchor: [0, -12] });
+  const icon = L.divIcon({ html: node, className: 'dt-marker-icon', iconSize: [22, 22], iconAnchor: [11, 11] });
   const marker = L.marker([d.loc.lat, d.loc.lng], { icon, keyboard: false, dtOnline: d.online });
-  // The popup is a DOM element built (once) on first open and refreshed on
-  // every open; Leaflet calls the function when it opens.
-  marker.bindPopup(() => popupFor(d.id), { className: 'dt-popup', minWidth: 220, maxWidth: 320 });
-  marker.on('click', () => select(d.id));
+  marker.on('click', () => {
+    select(d.id);
+    openPopup(d.id);
+  });
   const m = { marker, node };
   markers.set(d.id, m);
   cluster.addLayer(marker);
   return m;
 }
 
-/**
- * moveMarker moves a marker through setLatLng: the cluster group listens to
- * its markers' "move" and re-files them, so clusters update. An open popup
- * is re-opened by the group; auto-pan is held off so that a moving device
- * does not drag the map back while the user looks elsewhere.
- */
-function moveMarker(marker, loc) {
-  const popup = marker.getPopup();
-  const autoPan = popup.options.autoPan;
-  popup.options.autoPan = false;
-  marker.setLatLng([loc.lat, loc.lng]);
-  popup.options.autoPan = autoPan;
+function removeMarker(id, m) {
+  cluster.removeLayer(m.marker);
+  markers.delete(id);
+  if (popupDevice === id) map.closePopup(popup);
 }
 
-function popupFor(id) {
+/**
+ * moveMarker moves a marker through setLatLng: the cluster group listens to
+ * its markers' "move" and re-files them, so clusters update. The popup
+ * follows without auto-pan, so that a moving device does not drag the map
+ * back while the user looks elsewhere.
+ */
+function moveMarker(id, marker, loc) {
+  marker.setLatLng([loc.lat, loc.lng]);
+  if (popupDevice !== id) return;
+  popup.options.autoPan = false;
+  popup.setLatLng([loc.lat, loc.lng]);
+  popup.options.autoPan = true;
+}
+
+/** openPopup shows the device's popup at its marker. */
+function openPopup(id) {
+  const m = markers.get(id);
+  const d = getDevice(id);
+  if (!m || !d) return;
   let p = popups.get(id);
   if (!p) {
     p = new Popup(id, { onFollow: (devId) => setFollow(following === devId ? null : devId) });
     popups.set(id, p);
   }
-  const d = getDevice(id);
-  if (d) p.update(d, following === id);
-  return p.root;
+  p.update(d, following === id);
+  popup.setLatLng(m.marker.getLatLng()).setContent(p.root);
+  if (!map.hasLayer(popup)) popup.openOn(map);
+  popupDevice = id; // after openOn: opening closes first, which clears it
+}
+
+function closeHiddenPopup() {
+  if (!popupDevice) return;
+  const m = markers.get(popupDevice);
+  if (!m || cluster.getVisibleParent(m.marker) !== m.marker) map.closePopup(popup);
 }
 
 /** fitToDevices shows every positioned device, once, on the first load. */
 function fitToDevices() {
-  const points = allDevices().filter((d) => d.loc).map((d) => [d.loc.lat, d.loc.lng]);
-  const b = boundsOf(points);
+  const b = boundsOf(allDevices().filter((d) => d.loc).map((d) => [d.loc.lat, d.loc.lng]));
   if (!b) return;
   fitted = true;
   map.fitBounds(b, { padding: [40, 40], maxZoom: 15 });
 }
 
-/** select marks a device as selected and loads its recent trail. */
+/** select marks a device as selected (list, marker) and loads its trail. */
 function select(id) {
   if (selected === id) return;
   const prev = selected;
   selected = id;
   for (const d of [prev, id]) {
     const m = d && markers.get(d);
-    if (m) patchMarkerElement(m.node, getDevice(d), d === id);
+    const dev = d && getDevice(d);
+    if (m && dev) patchMarkerElement(m.node, dev, d === id);
   }
   list.setSelected(id);
   loadTrail(id);
@@ -186,16 +214,15 @@ function select(id) {
 function selectAndShow(id) {
   select(id);
   const d = getDevice(id);
-  const m = markers.get(id);
-  if (!map || !d || !d.loc || !m) {
+  if (!map || !d || !d.loc || !markers.has(id)) {
     flashNote(d ? `${d.name || d.id} has not reported a position yet.` : '');
     return;
   }
   flashNote('');
   map.flyTo([d.loc.lat, d.loc.lng], Math.max(SELECT_ZOOM, map.getZoom()), { duration: 0.8 });
   map.once('moveend', () => {
-    const cur = markers.get(id);
-    if (cur && selected === id) cluster.zoomToShowLayer(cur.marker, () => cur.marker.openPopup());
+    const m = markers.get(id);
+    if (m && selected === id) cluster.zoomToShowLayer(m.marker, () => openPopup(id));
   });
 }
 
@@ -208,18 +235,17 @@ function flashNote(text) {
 /** setFollow keeps the map centred on a device (null stops). */
 function setFollow(id) {
   following = id;
-  const ind = $('follow-indicator');
-  ind.hidden = !id;
-  for (const [pid, p] of popups) {
-    const d = getDevice(pid);
-    if (d) p.update(d, following === pid);
-  }
+  $('follow-indicator').hidden = !id;
+  const shown = popupDevice && getDevice(popupDevice);
+  if (shown) popups.get(popupDevice).update(shown, following === popupDevice);
   if (!id) return;
   const d = getDevice(id);
-  setText($('follow-name'), d ? d.name || d.id : id);
+  setText($('follow-name'), d ? label(d) : id);
   select(id);
   if (d && d.loc) map.setView([d.loc.lat, d.loc.lng], Math.max(SELECT_ZOOM, map.getZoom()));
 }
+
+const label = (d) => (d.name && d.name !== d.id ? `${d.name} (${d.id})` : d.id);
 
 function keepFollowing() {
   const d = getDevice(following);
@@ -227,11 +253,11 @@ function keepFollowing() {
   if (d.loc) map.panTo([d.loc.lat, d.loc.lng], { animate: true, duration: 0.25 });
 }
 
-/** loadTrail seeds the trail from the archive, then live positions extend it. */
+/** loadTrail seeds the trail from the archive; live positions extend it. */
 async function loadTrail(id) {
   trailDevice = id;
   trailPoints = [];
-  if (trail) trail.setLatLngs([]);
+  drawTrail();
   if (!id) return;
   let items = [];
   try {
@@ -254,13 +280,12 @@ function onLiveLocation(msg) {
   if (!Number.isFinite(lat) || !Number.isFinite(lng)) return;
   trailPoints.push({ lat, lng, ts: msg.ts || 0 });
   if (trailPoints.length > TRAIL_POINTS) trailPoints.splice(0, trailPoints.length - TRAIL_POINTS);
-  if (!trailPending) {
-    trailPending = true;
-    frame(() => {
-      trailPending = false;
-      drawTrail();
-    });
-  }
+  if (trailPending) return;
+  trailPending = true;
+  frame(() => {
+    trailPending = false;
+    drawTrail();
+  });
 }
 
 function drawTrail() {
@@ -270,9 +295,6 @@ function drawTrail() {
 /** tick refreshes relative times once a second. */
 function tick() {
   list.tick();
-  for (const [id, p] of popups) {
-    const m = markers.get(id);
-    const d = getDevice(id);
-    if (m && d && m.marker.isPopupOpen()) p.tick(d);
-  }
+  const d = popupDevice && getDevice(popupDevice);
+  if (d) popups.get(popupDevice).tick(d);
 }

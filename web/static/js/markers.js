@@ -49,6 +49,7 @@ export class Popup {
     this.id = id;
     this.name = el('div', { class: 'popup-name' });
     this.status = el('span', { class: 'popup-status' });
+    this.ident = el('div', { class: 'popup-id' });
     this.group = el('div', { class: 'popup-group' });
     this.lastSeen = el('span', { class: 'popup-lastseen' });
     this.speed = el('span', { class: 'popup-speed' });
@@ -56,6 +57,7 @@ export class Popup {
     this.follow = el('button', { type: 'button', class: 'popup-follow', onclick: () => onFollow(id) });
     this.root = el('div', { class: 'popup' },
       el('div', { class: 'popup-head' }, this.name, this.status),
+      this.ident,
       this.group,
       el('div', { class: 'popup-row' }, el('span', { class: 'popup-label', text: 'Last seen' }), this.lastSeen),
       this.speedRow,
@@ -67,7 +69,8 @@ export class Popup {
   /** update fills the popup from the device record. */
   update(d, following) {
     setText(this.name, d.name || d.id);
-    this.name.title = d.id;
+    setText(this.ident, d.id);
+    this.ident.hidden = !d.name || d.name === d.id;
     setText(this.status, d.online ? 'online' : 'offline');
     this.status.className = `popup-status ${d.online ? 'online' : 'offline'}`;
     setText(this.group, d.group ? `Group ${d.group}` : 'No group');

@@ -71,7 +71,7 @@ export const allDevices = () => [...devices.values()];
 export const deviceCount = () => devices.size;
 
 /** loadDevices (re)reads the list; new ids are added to the live subscription. */
-export async function loadDevices() {
+async function loadDevices() {
   const data = await api('/api/v1/devices');
   const seen = new Set();
   const added = [];
