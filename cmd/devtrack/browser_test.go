@@ -386,104 +386,31 @@ func TestBrowser(t *testing.T) {
 func TestDemoInBrowser(t *testing.T) {
 	needBrowser(t)
 	const devices = 40
-	cmd := exec.Command(binary, "demo", "--listen", "127.0.0.1:0", "--devices", fmt.Sprint(devices), "--tiles", "none")
 	// A fresh machine: no store or Redis from the environment.
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "DEVTRACK_") {
-			cmd.Env = append(cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	d := startDemo(t, env, "--devices", fmt.Sprint(devices))
+	if d.fields["user"] != "admin" {
+		t.Fatalf("demo printed user %q, want admin", d.fields["user"])
 	}
-	var mu sync.Mutex
-	var out strings.Builder
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.Write(p)
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	done := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			mu.Lock()
-			out.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		_ = cmd.Wait()
-		close(done)
-	}()
-	output := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.String()
-	}
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("--- demo output:\n%s", tail(output(), 4000))
-		}
-	})
-
-	printed := map[string]string{}
-	timeout := time.After(60 * time.Second)
-	for printed["url"] == "" || printed["password"] == "" || printed["token"] == "" {
-		select {
-		case line := <-lines:
-			if k, v, ok := strings.Cut(line, ": "); ok {
-				printed[k] = strings.TrimSpace(v)
-			}
-		case <-done:
-			t.Fatalf("demo exited before printing its URL and credentials")
-		case <-timeout:
-			t.Fatalf("demo printed no URL and credentials within 60 s")
-		}
-	}
-	if printed["user"] != "admin" {
-		t.Fatalf("demo printed user %q, want admin", printed["user"])
-	}
-	base := strings.TrimSuffix(printed["url"], "/")
-	f := &browserFleet{base: base, adminTok: printed["token"]}
+	base := strings.TrimSuffix(d.fields["url"], "/")
+	f := &browserFleet{base: base, adminTok: d.fields["token"]}
 	checkFor(t, 60*time.Second, "the demo fleet located", func() bool {
 		located := 0
-		for _, d := range f.devices(t) {
-			if len(d.Location) > 0 && string(d.Location) != "null" {
+		for _, dev := range f.devices(t) {
+			if len(dev.Location) > 0 && string(dev.Location) != "null" {
 				located++
 			}
 		}
 		return located == devices
 	})
 	runNode(t, "demo.js", map[string]any{
-		"base": base, "users": map[string]string{"admin": printed["password"]},
-		"adminToken": printed["token"], "devices": devices,
+		"base": base, "users": map[string]string{"admin": d.fields["password"]},
+		"adminToken": d.fields["token"], "devices": devices,
 	}, nil)
-
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not stop within 30 s of SIGINT")
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("demo exit %d after SIGINT, want 0", code)
-	}
-	if !strings.Contains(output(), "stopped") {
-		t.Fatalf("demo did not say it stopped:\n%s", tail(output(), 2000))
-	}
+	checkDemoStops(t, d)
 }

@@ -75,13 +75,16 @@ async function enterApp() {
   setText($('whoami'), `${user.name} · ${user.role}`);
   $('nav-queue').hidden = user.role !== 'admin';
   for (const id of ['nav', 'session-bar']) $(id).hidden = false;
-  live.start();
   route();
   try {
     await startDevices();
   } catch (err) {
-    if (err.status !== 401) showAlert($('app-error'), `Cannot load devices: ${errorText(err)}`);
+    if (err.status === 401) return; // signed out meanwhile: the login form is back
+    showAlert($('app-error'), `Cannot load devices: ${errorText(err)}`);
   }
+  // The socket starts once names and groups are known, so that its snapshot
+  // never shows a device by its bare id first.
+  live.start();
 }
 
 /** leaveApp hides everything a logged-in user sees and shows the login form. */
