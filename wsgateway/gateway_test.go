@@ -22,7 +22,7 @@ import (
 
 // env is a gateway on a real Redis and a SQLite store.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	redis *redistest.Server
 	rdb   *redisq.Client
 	store *sqlite.Store
@@ -31,7 +31,7 @@ type env struct {
 	stop  func()
 }
 
-func newEnv(t *testing.T, cfg wsgateway.Config) *env {
+func newEnv(t testing.TB, cfg wsgateway.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, redis: redistest.Start(t)}
@@ -128,7 +128,7 @@ func (e *env) mustDial(tok string) *devConn {
 
 // devConn is a test device.
 type devConn struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 }
 
@@ -164,7 +164,7 @@ func (d *devConn) read() reply {
 }
 
 // checkFor polls cond until it holds or the timeout passes.
-func checkFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func checkFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	testutil.CheckFor(t, timeout, what, cond)
 }
