@@ -1,6 +1,7 @@
-// Command devtrack is the one binary of devtrack: gateway, worker, admin
-// commands and simulator. Commands are thin: they fill a package's
-// Config from flags (and DEVTRACK_* environment variables) and call its Run.
+// Command devtrack is the one binary of devtrack: gateway (devices, query
+// API, web UI), worker, admin commands, simulator and the all-in-one demo.
+// Commands are thin: they fill a package's Config from flags (and DEVTRACK_*
+// environment variables) and call its Run.
 package main
 
 import (
