@@ -96,6 +96,8 @@ func (g *Gateway) beat(ctx context.Context) {
 		}
 	}
 	g.ingest.prune(time.Now())
+	g.logins.prune(time.Now())
+	g.addrs.prune(time.Now())
 	removed, err := g.presence.SweepLinks(c)
 	if err != nil {
 		g.log.Warn("sweep links", zap.Error(err))

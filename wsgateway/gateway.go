@@ -186,7 +186,9 @@ type Gateway struct {
 
 	conns  *registry
 	hub    *hub
-	ingest *ingestLimiters // per-device rate limits of HTTP ingest
+	ingest *keyedLimiters // per-device rate limits of HTTP ingest
+	logins *keyedLimiters // failed logins per user name
+	addrs  *keyedLimiters // failed logins per client address
 }
 
 // New returns a gateway; call Run to serve, or mount Handler yourself.
@@ -200,7 +202,9 @@ func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, e
 	cfg.setDefaults()
 	g := &Gateway{cfg: cfg, queue: q, presence: p, store: s,
 		log: log.With(zap.String("gateway", cfg.ID)), conns: newRegistry(),
-		ingest: newIngestLimiters(cfg.FrameRate, cfg.FrameBurst)}
+		ingest: newKeyedLimiters(cfg.FrameRate, cfg.FrameBurst),
+		logins: newKeyedLimiters(1.0/6, 10), // 10 wrong passwords, then one try per 6 s
+		addrs:  newKeyedLimiters(1, 50)}     // a password sprayer from one address
 	g.hub = newHub(g)
 	g.routes()
 	return g, nil

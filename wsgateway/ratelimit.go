@@ -7,10 +7,11 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// ingestLimiters holds one token bucket per device for HTTP ingest, which has
-// no connection to hang a limiter on. Buckets idle long enough to be full
-// again are dropped by prune, so the map stays as small as the active fleet.
-type ingestLimiters struct {
+// keyedLimiters holds one token bucket per key: per device for HTTP ingest,
+// which has no connection to hang a limiter on, and per user name and per
+// client address for failed logins. Buckets idle long enough to be full
+// again are dropped by prune, so the map stays as small as the active keys.
+type keyedLimiters struct {
 	rate  rate.Limit
 	burst int
 
@@ -18,24 +19,36 @@ type ingestLimiters struct {
 	m  map[string]*rate.Limiter
 }
 
-func newIngestLimiters(r float64, burst int) *ingestLimiters {
-	return &ingestLimiters{rate: rate.Limit(r), burst: burst, m: map[string]*rate.Limiter{}}
+func newKeyedLimiters(r float64, burst int) *keyedLimiters {
+	return &keyedLimiters{rate: rate.Limit(r), burst: burst, m: map[string]*rate.Limiter{}}
 }
 
-// allow takes n tokens from the device's bucket.
-func (l *ingestLimiters) allow(device string, n int, now time.Time) bool {
+func (l *keyedLimiters) get(key string) *rate.Limiter {
 	l.mu.Lock()
-	lim, ok := l.m[device]
+	defer l.mu.Unlock()
+	lim, ok := l.m[key]
 	if !ok {
 		lim = rate.NewLimiter(l.rate, l.burst)
-		l.m[device] = lim
+		l.m[key] = lim
 	}
+	return lim
+}
+
+// allow takes n tokens from the key's bucket.
+func (l *keyedLimiters) allow(key string, n int, now time.Time) bool {
+	return l.get(key).AllowN(now, n)
+}
+
+// empty reports whether the key's bucket has no token left, without taking one.
+func (l *keyedLimiters) empty(key string, now time.Time) bool {
+	l.mu.Lock()
+	lim, ok := l.m[key]
 	l.mu.Unlock()
-	return lim.AllowN(now, n)
+	return ok && lim.TokensAt(now) < 1
 }
 
 // prune drops the buckets that are full again.
-func (l *ingestLimiters) prune(now time.Time) {
+func (l *keyedLimiters) prune(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for d, lim := range l.m {

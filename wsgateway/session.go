@@ -3,6 +3,7 @@ package wsgateway
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -37,6 +38,13 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, `body must be {"name":...,"password":...}`)
 		return
 	}
+	now := time.Now()
+	addr := clientAddr(r)
+	if g.logins.empty(req.Name, now) || g.addrs.empty(addr, now) {
+		w.Header().Set("Retry-After", "6")
+		writeError(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "too many failed logins; try again in a few seconds")
+		return
+	}
 	u, hash, err := g.store.UserByName(r.Context(), req.Name)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		g.log.Error("login", zap.Error(err))
@@ -49,6 +57,9 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || err != nil {
 		authFailures.Inc()
+		g.logins.allow(req.Name, 1, now)
+		g.addrs.allow(addr, 1, now)
+		g.log.Info("login failed", zap.String("user", req.Name), zap.String("remote", addr))
 		writeError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "wrong name or password")
 		return
 	}
@@ -72,6 +83,17 @@ func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// clientAddr is the request's peer address without the port. Behind a proxy
+// that is the proxy: the per-address limit then covers all its clients, and
+// the per-name limit still protects each account.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // sameOrigin reports whether a cookie-authenticated request comes from a

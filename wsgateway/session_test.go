@@ -81,3 +81,33 @@ func TestLoginSessionCookieAndOriginCheck(t *testing.T) {
 		t.Fatalf("API after logout: %d, want 401", s)
 	}
 }
+
+// Guessing passwords is slowed down: after 10 wrong passwords for a name,
+// even the right one is refused with 429 for a while; other users can still
+// sign in, and successful logins never count.
+func TestFailedLoginsAreThrottledPerName(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	hash, _ := bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)
+	for _, name := range []string{"victim", "other"} {
+		if _, err := e.store.AddUser(context.Background(), storage.User{Name: name, Role: storage.RoleAdmin},
+			token.Hash(token.New(token.UserPrefix)), hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 15 {
+		if status, body := e.post("", "/api/v1/login", `{"name":"other","password":"right"}`); status != 200 {
+			t.Fatalf("repeated good login: %d %s", status, body)
+		}
+	}
+	for i := range 10 {
+		if status, _ := e.post("", "/api/v1/login", `{"name":"victim","password":"guess"}`); status != 401 {
+			t.Fatalf("wrong password %d: %d, want 401", i+1, status)
+		}
+	}
+	if status, body := e.post("", "/api/v1/login", `{"name":"victim","password":"right"}`); status != 429 || !strings.Contains(body, "rate_limited") {
+		t.Fatalf("11th attempt with the right password: %d %s, want 429 rate_limited", status, body)
+	}
+	if status, body := e.post("", "/api/v1/login", `{"name":"other","password":"right"}`); status != 200 {
+		t.Fatalf("another user after the victim's lockout: %d %s", status, body)
+	}
+}
