@@ -26,6 +26,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/devtrack/devtrack/devclient"
+	"github.com/devtrack/devtrack/internal/protocol"
+	"github.com/devtrack/devtrack/internal/redisq"
 )
 
 // webDir is the web UI's source tree, relative to this package.
@@ -318,6 +322,70 @@ func runNode(t *testing.T, script string, cfg map[string]any, need func(what str
 	t.Logf("node %s passed in %s:\n%s", script, time.Since(start).Round(time.Millisecond), out)
 }
 
+// commandDevice is a test device connected to the device socket with
+// devclient; it answers every command ok with {"pong":true,"args":<args>}.
+type commandDevice struct {
+	id     string
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	got    []protocol.Command
+}
+
+// connect connects a test device and waits until the gateway has its link.
+// It is disconnected when the test ends, or by stop.
+func (f *browserFleet) connect(t *testing.T, id string) *commandDevice {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &commandDevice{id: id, cancel: cancel, done: make(chan struct{})}
+	c := devclient.New(devclient.Config{
+		URL:   "ws" + strings.TrimPrefix(f.base, "http") + "/ws/device",
+		Token: f.tokens[id],
+		OnCommand: func(c protocol.Command) protocol.CommandResult {
+			d.mu.Lock()
+			d.got = append(d.got, c)
+			d.mu.Unlock()
+			data, _ := json.Marshal(struct {
+				Pong bool            `json:"pong"`
+				Args json.RawMessage `json:"args,omitempty"`
+			}{true, c.Args})
+			return protocol.CommandResult{OK: true, Data: data}
+		},
+	})
+	go func() {
+		defer close(d.done)
+		_ = c.Run(ctx)
+	}()
+	t.Cleanup(d.stop)
+	links := redisq.NewKeys("devtrack").Links()
+	checkFor(t, 20*time.Second, id+" connected", func() bool {
+		v, _ := f.c.redis.Do("HGET", links, id)
+		return v != ""
+	})
+	return d
+}
+
+// stop disconnects the device and waits until its client has returned.
+func (d *commandDevice) stop() {
+	d.cancel()
+	<-d.done
+}
+
+// gotOnly checks that the device was sent exactly one command: id, with
+// name and args.
+func (d *commandDevice) gotOnly(id, name, args string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.got) != 1 {
+		return fmt.Errorf("%s got %d commands, want 1", d.id, len(d.got))
+	}
+	c := d.got[0]
+	if c.ID != id || c.Name != name || string(c.Args) != args {
+		return fmt.Errorf("%s got command %s %q args %s, want %s %q args %s", d.id, c.ID, c.Name, c.Args, id, name, args)
+	}
+	return nil
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
@@ -330,6 +398,7 @@ func TestBrowser(t *testing.T) {
 		testDevice{"mover", "Mover One"},
 		testDevice{"logger", "Log Writer"},
 		testDevice{"xss", `<img src=x onerror=alert(1)>`},
+		testDevice{"tracker", "Track Player"},
 	)
 
 	// Log in as admin; the map shows the whole fleet (standalone markers
@@ -359,6 +428,66 @@ func TestBrowser(t *testing.T) {
 	// text; no script runs.
 	t.Run("DeviceTextIsNeverMarkup", func(t *testing.T) {
 		runNode(t, "xss.js", f.config(), nil)
+	})
+
+	// The device page of a connected device with a stored track (the
+	// script seeds 30 positions): #track-load loads it all, the slider moves
+	// the playback marker and #track-time from the start to the end of the
+	// drawn track. A command goes to the device (checked here, on the
+	// device's side) and its answer shows; invalid arguments send nothing;
+	// a device that is not connected is reported offline.
+	t.Run("DevicePageTrackAndCommand", func(t *testing.T) {
+		dev := f.connect(t, "tracker")
+		cfg := f.config()
+		cfg["trackDevice"] = "tracker"
+		cfg["offlineDevice"] = "logger"
+		cfg["seed"] = 30
+		runNode(t, "device.js", cfg, func(what string) error {
+			id, ok := strings.CutPrefix(what, "device-got ")
+			if !ok {
+				return fmt.Errorf("unknown need %q", what)
+			}
+			return dev.gotOnly(id, "ping", `{"n":1}`)
+		})
+		dev.stop()
+	})
+
+	// Items the worker refuses, pushed straight onto the ingest list as a
+	// third-party producer would, become dead letters; the queue page shows
+	// them with their errors; "Requeue all" (confirmed) sends them through
+	// the worker again, which refuses them again. An operator has no queue
+	// page and gets 403 for the dead letters.
+	t.Run("QueuePageDeadLettersAndRequeue", func(t *testing.T) {
+		keys := redisq.NewKeys("devtrack")
+		if n, err := f.c.redis.Do("LLEN", keys.Dead()); err != nil || n != "0" {
+			t.Fatalf("dead letters before the test: %q %v, want 0", n, err)
+		}
+		word := randWord("bad")
+		now := time.Now().UnixMilli()
+		item := func(id, typ, data string) string {
+			return fmt.Sprintf(`{"v":1,"device":"logger","id":"%s-%s","type":"%s","ts":%d,"received_at":%d,"data":%s}`,
+				word, id, typ, now, now, data)
+		}
+		bad := []struct{ item, err string }{
+			{"<b>not JSON</b> " + word, `^undecodable item: .*not a JSON object`},
+			{item("lat", "location", `{"lat":123.4,"lng":121.4}`), `^undecodable item: .*\blat\b.*outside`},
+			{item("type", "teleport", `{"lat":31.2,"lng":121.4}`), `^undecodable item: .*type must be`},
+		}
+		cfg := f.config()
+		var items, errs []string
+		for _, b := range bad {
+			if _, err := f.c.redis.Do("LPUSH", keys.Queue(), b.item); err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, b.item)
+			errs = append(errs, b.err)
+		}
+		cfg["badItems"], cfg["badErrors"] = items, errs
+		runNode(t, "queue.js", cfg, nil)
+		// The refused location never reached the archive.
+		if n := f.c.storedIDs([]string{"logger"})["logger/"+word+"-lat"]; n != 0 {
+			t.Errorf("bad location %s-lat stored %d times", word, n)
+		}
 	})
 
 	// With the page live, the gateway is killed and restarted on the same

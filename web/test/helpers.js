@@ -23,7 +23,8 @@ function log(...args) {
 }
 
 // launch starts Chromium with a fresh profile and opens a page that fails
-// the test on any dialog (alert, confirm, prompt) and records page errors.
+// the test on any dialog (alert, confirm, prompt) but a confirm() the test
+// accepts with acceptConfirm, and records page errors.
 async function launch() {
   const context = await chromium.launchPersistentContext(cfg.userDataDir, {
     executablePath: cfg.chromium || '/usr/bin/chromium',
@@ -33,9 +34,27 @@ async function launch() {
   });
   const page = context.pages()[0] || (await context.newPage());
   const problems = [];
+  const expected = []; // confirm() dialogs the test means to accept
   page.on('dialog', async (d) => {
+    const i = expected.findIndex((e) => d.type() === 'confirm' && e.message.test(d.message()));
+    if (i >= 0) {
+      const [e] = expected.splice(i, 1);
+      await d.accept();
+      e.accepted(d.message());
+      return;
+    }
     problems.push(`a ${d.type()} dialog opened: ${d.message()}`);
     await d.dismiss().catch(() => {});
+  });
+  // acceptConfirm accepts the next confirm() whose message matches; it
+  // resolves to the message once accepted. Any other dialog still fails.
+  const acceptConfirm = (message, timeout = 15000) => new Promise((resolve, reject) => {
+    const e = { message, accepted: (m) => { clearTimeout(timer); resolve(m); } };
+    const timer = setTimeout(() => {
+      expected.splice(expected.indexOf(e), 1);
+      reject(new Error(`no confirm() matching ${message} within ${timeout} ms`));
+    }, timeout);
+    expected.push(e);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   // The UI catches its listeners' exceptions and logs them: a console error
@@ -55,7 +74,7 @@ async function launch() {
       window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample || ''}`);
     });
   });
-  return { context, page, problems };
+  return { context, page, problems, acceptConfirm };
 }
 
 // login opens the UI, fills the login form (found by input type) and waits

@@ -1,0 +1,220 @@
+// The device page (#/device/<id>) of a device with a known stored track:
+// #track-load loads it, the slider moves the playback marker along it, and
+// the command form sends a command to the connected device and shows its
+// answer. Invalid arguments are refused in the page; a command to a device
+// that is not connected shows "offline".
+'use strict';
+const h = require('./helpers');
+const { assert, cfg } = h;
+
+// trackOnMap reads what #device-map shows of the track: the centres of the
+// playback marker and of the start and end markers, and the polyline's box.
+async function trackOnMap(page) {
+  return page.evaluate(() => {
+    const centre = (sel) => {
+      const el = document.querySelector(`#device-map ${sel}`);
+      if (!el) return null;
+      const r = el.getBoundingClientRect();
+      return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+    };
+    const line = document.querySelector('#device-map path.dt-track');
+    const box = line && line.getBoundingClientRect();
+    const map = document.querySelector('#device-map').getBoundingClientRect();
+    return {
+      // Leaflet draws a path out of view as "M0 0" and marks the map
+      // container while it animates a zoom.
+      drawn: ['dt-track', 'dt-track-start', 'dt-track-end', 'dt-playhead'].every((c) => {
+        const d = document.querySelector(`#device-map path.${c}`)?.getAttribute('d');
+        return d && d !== 'M0 0';
+      }),
+      animating: document.querySelector('#device-map').classList.contains('leaflet-zoom-anim'),
+      map: { left: map.left, top: map.top, right: map.right, bottom: map.bottom },
+      playhead: centre('path.dt-playhead'),
+      start: centre('path.dt-track-start'),
+      end: centre('path.dt-track-end'),
+      line: line && { d: line.getAttribute('d') || '', left: box.left, top: box.top, right: box.right, bottom: box.bottom },
+      time: document.querySelector('#track-time').textContent,
+    };
+  });
+}
+
+// settledTrack waits until the map shows the whole track, still: every
+// part drawn, no zoom animation, the same on-screen positions twice in a row.
+async function settledTrack(page, what, cond) {
+  let prev = null;
+  return h.waitFor(what, async () => {
+    const m = await trackOnMap(page);
+    const same = prev && JSON.stringify(prev) === JSON.stringify(m);
+    prev = m;
+    return m.drawn && !m.animating && same && cond(m) && m;
+  }, { interval: 100 });
+}
+
+const near = (a, b) => a && b && Math.abs(a.x - b.x) < 1 && Math.abs(a.y - b.y) < 1;
+const inside = (p, box) => p.x >= box.left - 1 && p.x <= box.right + 1 && p.y >= box.top - 1 && p.y <= box.bottom + 1;
+
+// fmtTime is how the page shows a point's time and speed, computed in the
+// browser (its time zone): "YYYY-MM-DD HH:MM:SS · 12.3 km/h".
+async function fmtTime(page, ts, speed) {
+  return page.evaluate(({ ts, speed }) => {
+    const d = new Date(ts);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}` +
+      ` · ${(speed * 3.6).toFixed(1)} km/h`;
+  }, { ts, speed });
+}
+
+// sendCommand fills the command form and clicks #command-send.
+async function sendCommand(page, name, args) {
+  await page.fill('#command-name', name);
+  await page.fill('#command-args', args);
+  await page.click('#command-send');
+}
+
+async function commandStatus(page) {
+  return page.evaluate(() => {
+    const s = document.querySelector('#command-status');
+    const text = (sel) => s.querySelector(sel)?.textContent ?? null;
+    return { state: s.dataset.state || '', line: text('.command-line'), result: text('.command-result'), data: text('.command-data') };
+  });
+}
+
+h.run(async ({ page }) => {
+  const id = cfg.trackDevice; // connected; answers every command ok
+  const offline = cfg.offlineDevice; // only ever sent over HTTP ingest
+  const n = cfg.seed;
+
+  // Every POST of a command the page makes.
+  const posts = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && /\/api\/v1\/devices\/[^/]+\/commands$/.test(new URL(r.url()).pathname)) posts.push(r.url());
+  });
+
+  await h.login(page, 'admin', cfg.users.admin);
+  // The page's range ends a minute after it opened (to the minute): no
+  // later than this, every seeded position is in it.
+  const opened = Date.now();
+  await page.goto(`${cfg.base}/#/device/${id}`);
+  await h.waitFor('device title', async () => (await page.textContent('#device-title .title-name')) === cfg.names[id]);
+  await page.locator('#device-title .title-state.online').waitFor({ timeout: 15000 });
+
+  // What the page loaded on its own: the track of the last hour as it was
+  // before the seeding (the position the fleet setup gave the device).
+  const hourAgo = Date.now() - 3600_000;
+  const before = (await h.api(`/api/v1/devices/${id}/locations?from=${new Date(hourAgo).toISOString()}&limit=1000`)).items;
+  assert.ok(before.length >= 1, `${id} has no position from the fleet setup`);
+  const word = (k) => `${k} point${k === 1 ? '' : 's'}`;
+  await h.waitFor(`#track-count "${word(before.length)}" before the seeding`, async () =>
+    (await page.textContent('#track-count')) === word(before.length));
+
+  // Seed n positions a minute apart, the newest when the page opened, each
+  // at its own place (a line going north-east) and speed, and wait until
+  // they are stored.
+  const [lat0, lng0] = [before[0].lat - 0.01, before[0].lng - 0.01];
+  const seeded = [];
+  for (let i = 0; i < n; i++) {
+    seeded.push({ type: 'location', id: `trk-${opened}-${i}`, ts: opened - (n - 1 - i) * 60_000,
+      data: { lat: lat0 + i * 0.0004, lng: lng0 + i * 0.0006, speed: i } });
+  }
+  await h.ingest(id, seeded);
+  const track = await h.waitFor(`${n} seeded positions stored`, async () => {
+    const items = (await h.api(`/api/v1/devices/${id}/locations?from=${new Date(hourAgo).toISOString()}&limit=1000`)).items;
+    return items.length === before.length + n && items;
+  });
+  const stored = new Set(track.map((p) => p.id));
+  for (const f of seeded) assert.ok(stored.has(f.id), `${f.id} not stored`);
+  const first = seeded[0], last = seeded[n - 1];
+  // The seeded positions span the stored track: the oldest and newest of it.
+  const byTime = [...track].sort((a, b) => a.ts - b.ts);
+  assert.equal(byTime[0].id, first.id, 'oldest point of the track');
+  assert.equal(byTime[byTime.length - 1].id, last.id, 'newest point of the track');
+  h.log(`stored track: ${track.length} points (${before.length} before + ${n} seeded)`);
+
+  // #track-load loads the whole track.
+  await page.click('#track-load');
+  await h.waitFor(`#track-count "${word(track.length)}"`, async () =>
+    (await page.textContent('#track-count')) === word(track.length));
+  const slider = page.locator('#track-slider');
+  assert.equal(await slider.getAttribute('max'), String(track.length - 1), 'slider max');
+  assert.equal(await slider.isDisabled(), false, 'slider disabled');
+  assert.equal(await slider.inputValue(), '0');
+
+  // At the start the playback marker sits on the start of the track and
+  // #track-time shows the oldest point; the polyline spans the track.
+  const atStart = await settledTrack(page, 'playback marker on the start of the track', (m) => near(m.playhead, m.start));
+  assert.equal(atStart.time, await fmtTime(page, first.ts, first.data.speed), '#track-time at the start');
+  assert.ok(atStart.line, 'no polyline drawn');
+  assert.ok(atStart.line.d.length > 0, 'empty polyline');
+  assert.ok(atStart.line.right - atStart.line.left > 20 && atStart.line.bottom - atStart.line.top > 20,
+    `polyline of ${JSON.stringify(atStart.line)} px`);
+  assert.ok(inside(atStart.start, atStart.line) && inside(atStart.end, atStart.line), `start and end on the polyline: ${JSON.stringify(atStart)}`);
+  assert.ok(inside(atStart.start, atStart.map) && inside(atStart.end, atStart.map), `track out of the map: ${JSON.stringify(atStart)}`);
+  // North-east: the end is right of and above the start.
+  assert.ok(atStart.end.x - atStart.start.x > 20 && atStart.start.y - atStart.end.y > 20,
+    `track from ${JSON.stringify(atStart.start)} to ${JSON.stringify(atStart.end)}`);
+  await h.screenshot(page, 'track-start');
+
+  // The slider moved to its end (value set, input dispatched) takes the
+  // marker to the end of the track and #track-time to the newest point.
+  await slider.evaluate((el) => {
+    el.value = el.max;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  const atEnd = await settledTrack(page, 'playback marker on the end of the track', (m) => near(m.playhead, m.end));
+  assert.ok(!near(atEnd.playhead, atStart.playhead), 'playback marker did not move');
+  assert.equal(atEnd.time, await fmtTime(page, last.ts, last.data.speed), '#track-time at the end');
+  assert.notEqual(atEnd.time, atStart.time);
+  // The keyboard takes it back to the start.
+  await slider.press('Home');
+  await settledTrack(page, 'playback marker back on the start', (m) => near(m.playhead, atStart.start) && m.time === atStart.time);
+  await slider.press('End');
+  await settledTrack(page, 'playback marker on the end again', (m) => near(m.playhead, atEnd.end) && m.time === atEnd.time);
+  h.log(`playback marker: ${JSON.stringify(atStart.playhead)} -> ${JSON.stringify(atEnd.playhead)}, ${atStart.time} -> ${atEnd.time}`);
+  await h.screenshot(page, 'track-end');
+
+  // Arguments that are not JSON, or not a JSON object, are refused in the
+  // page with a clear error; nothing is sent.
+  for (const [args, want] of [['{"n":', /^Arguments are not valid JSON/], ['[1]', /must be a JSON object/]]) {
+    await sendCommand(page, 'ping', args);
+    await h.waitFor(`error ${want} for arguments ${args}`, async () => {
+      const s = await commandStatus(page);
+      return s.state === 'error' && want.test(s.line) && s;
+    });
+    assert.equal(await page.locator('#command-args.invalid').count(), 1, 'arguments not marked invalid');
+  }
+  assert.deepEqual(posts, [], 'a command was sent with invalid arguments');
+
+  // A valid command: "sent, id c-…", then the device's answer.
+  const answered = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/api/v1/devices/${id}/commands`));
+  await sendCommand(page, 'ping', '{"n":1}');
+  const resp = await answered;
+  assert.equal(resp.status(), 202);
+  const cmdId = (await resp.json()).id;
+  assert.match(cmdId, /^c-/);
+  assert.equal(await page.locator('#command-args.invalid').count(), 0, 'valid arguments still marked invalid');
+  const done = await h.waitFor('the device\'s answer', async () => {
+    const s = await commandStatus(page);
+    return (s.state === 'ok' || s.state === 'error') && s;
+  });
+  assert.deepEqual(done, { state: 'ok', line: `sent, id ${cmdId}`, result: 'ok', data: '{"pong":true,"args":{"n":1}}' }, 'command status');
+  assert.equal(posts.length, 1, `${posts.length} POSTs of a command`);
+  // The device itself got exactly this command, with these arguments.
+  await h.ask(`device-got ${cmdId}`);
+  await h.screenshot(page, 'command');
+
+  // A device that is not connected: the page says it is offline.
+  await page.goto(`${cfg.base}/#/device/${offline}`);
+  await h.waitFor('offline device title', async () => (await page.textContent('#device-title .title-name')) === cfg.names[offline]);
+  await page.locator('#device-title .title-state.offline').waitFor({ timeout: 15000 });
+  assert.equal(await page.textContent('#command-status'), '', 'status of the previous device kept');
+  const refused = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/api/v1/devices/${offline}/commands`));
+  await sendCommand(page, 'ping', '{"n":1}');
+  assert.equal((await refused).status(), 409);
+  const off = await h.waitFor('offline error', async () => {
+    const s = await commandStatus(page);
+    return s.state === 'error' && s;
+  });
+  assert.match(off.line, /offline/, 'status for an offline device');
+  assert.equal(off.line, 'device is offline');
+  await h.screenshot(page, 'offline');
+});
