@@ -20,9 +20,8 @@ import (
 
 // demoRun is a running `devtrack demo` and what it printed.
 type demoRun struct {
-	cmd    *exec.Cmd
+	*proc
 	fields map[string]string // url, user, password, token, store, redis, ...
-	done   chan struct{}
 	out    *strings.Builder
 }
 
@@ -40,7 +39,7 @@ func startDemo(t *testing.T, env []string, args ...string) *demoRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &demoRun{cmd: cmd, fields: map[string]string{}, done: make(chan struct{}), out: &strings.Builder{}}
+	d := &demoRun{proc: &proc{cmd: cmd, done: make(chan struct{})}, fields: map[string]string{}, out: &strings.Builder{}}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -75,16 +74,7 @@ func startDemo(t *testing.T, env []string, args ...string) *demoRun {
 }
 
 // interrupt sends SIGINT (Ctrl-C) and returns the exit code.
-func (d *demoRun) interrupt(t *testing.T) int {
-	t.Helper()
-	_ = d.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not stop within 30 s of SIGINT")
-	}
-	return d.cmd.ProcessState.ExitCode()
-}
+func (d *demoRun) interrupt(t *testing.T) int { return d.signal(t, syscall.SIGINT) }
 
 // login signs in through the web UI's endpoint and returns a client holding
 // the session cookie.

@@ -133,13 +133,16 @@ func tail(s string, n int) string {
 }
 
 // stop sends SIGTERM and returns the exit code.
-func (p *proc) stop(t *testing.T) int {
+func (p *proc) stop(t *testing.T) int { return p.signal(t, syscall.SIGTERM) }
+
+// signal sends sig, waits up to 30 s for the exit and returns the exit code.
+func (p *proc) signal(t *testing.T, sig syscall.Signal) int {
 	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		t.Fatal("process did not stop within 30 s of SIGTERM")
+		t.Fatalf("process did not stop within 30 s of %v", sig)
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
