@@ -33,6 +33,12 @@ func badRequest(msg string) error {
 func forbidden(msg string) error {
 	return &httpError{http.StatusForbidden, protocol.CodeForbidden, msg}
 }
+
+// unavailable is a Redis failure: 503, retry later.
+func unavailable(err error) error {
+	return &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "redis: " + err.Error()}
+}
+
 func notFound(msg string) error { return &httpError{http.StatusNotFound, protocol.CodeNotFound, msg} }
 
 // apiHandler serves an authenticated API call.
@@ -437,7 +443,7 @@ func (g *Gateway) sendCommand(w http.ResponseWriter, r *http.Request, u storage.
 	}
 	link, err := g.presence.Link(r.Context(), id)
 	if err != nil {
-		return &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "redis: " + err.Error()}
+		return unavailable(err)
 	}
 	if link == "" {
 		return &httpError{http.StatusConflict, "offline", "device " + strconv.Quote(id) + " is not connected"}
@@ -445,7 +451,7 @@ func (g *Gateway) sendCommand(w http.ResponseWriter, r *http.Request, u storage.
 	cmd := &protocol.Command{Type: protocol.TypeCommand, ID: "c-" + token.New("")[:16], Name: req.Name, Args: req.Args}
 	b, _ := json.Marshal(control{Type: "command", Device: id, Command: cmd})
 	if err := g.presence.PublishGateway(r.Context(), redisq.LinkGateway(link), b); err != nil {
-		return &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "redis: " + err.Error()}
+		return unavailable(err)
 	}
 	g.log.Info("command sent", zap.String("device", id), zap.String("command", req.Name), zap.String("user", u.Name))
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": cmd.ID})

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/storage"
 	"go.uber.org/zap"
 )
@@ -20,10 +19,6 @@ func adminOnly(h apiHandler) apiHandler {
 	}
 }
 
-func unavailable(err error) error {
-	return &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "redis: " + err.Error()}
-}
-
 func (g *Gateway) queueStats(w http.ResponseWriter, r *http.Request, u storage.User) error {
 	st, err := g.queue.Stats(r.Context())
 	if err != nil {
@@ -35,7 +30,7 @@ func (g *Gateway) queueStats(w http.ResponseWriter, r *http.Request, u storage.U
 
 // listDead serves dead letters, newest first: GET /api/v1/queue/dead?limit=&offset=.
 func (g *Gateway) listDead(w http.ResponseWriter, r *http.Request, u storage.User) error {
-	limit, err := intParam(r, "limit", 100, 1, 1000)
+	limit, _, err := page(r)
 	if err != nil {
 		return err
 	}
@@ -65,15 +60,7 @@ func (g *Gateway) requeueDead(w http.ResponseWriter, r *http.Request, u storage.
 	if req.Count < 0 {
 		return badRequest("count must not be negative")
 	}
-	n := req.Count
-	if n == 0 {
-		st, err := g.queue.Stats(r.Context())
-		if err != nil {
-			return unavailable(err)
-		}
-		n = int(st.Dead)
-	}
-	moved, err := g.queue.RequeueDead(r.Context(), n)
+	moved, err := g.queue.RequeueDead(r.Context(), req.Count) // 0: all
 	if err != nil {
 		return unavailable(err)
 	}

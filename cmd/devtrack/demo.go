@@ -97,12 +97,12 @@ func runDemo(cmd *cobra.Command, g *globals, dc demoConfig) error {
 	if err != nil {
 		return fmt.Errorf("demo listen %s (try --listen 127.0.0.1:0 for any free port): %w", dc.listen, err)
 	}
+	defer ln.Close() // Serve closes it too; this covers the early returns
 
 	redisDesc := "--redis " + g.redis
 	if !cmd.Flags().Changed("redis") && os.Getenv("DEVTRACK_REDIS") == "" {
 		addr, desc, stop, err := startDemoRedis(ctx, dir)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		defer stop()
@@ -113,30 +113,25 @@ func runDemo(cmd *cobra.Command, g *globals, dc demoConfig) error {
 	}
 	store, err := g.openStore(ctx, log)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer store.Close()
 	rdb, err := g.openRedis(ctx)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer rdb.Close()
 
 	seed, err := seedDemo(ctx, store, dc.devices)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	gw, err := wsgateway.New(wsgateway.Config{ID: "demo-gateway", Tiles: dc.tiles}, rdb, rdb, store, log)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	wk, err := worker.New(worker.Config{ID: "demo-worker"}, rdb, store, log)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 

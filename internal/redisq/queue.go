@@ -293,8 +293,9 @@ func (c *Client) DeadLetters(ctx context.Context, offset, limit int) ([]DeadLett
 	return out, nil
 }
 
-// RequeueDead moves up to n dead letters, oldest first, back onto the ingest
-// list with a fresh attempt count and returns how many moved.
+// RequeueDead moves up to n dead letters (n <= 0: all of them), oldest
+// first, back onto the ingest list with a fresh attempt count and returns
+// how many moved.
 func (c *Client) RequeueDead(ctx context.Context, n int) (int, error) {
 	moved, err := scriptRequeue.Exec(ctx, c.rdb,
 		[]string{c.keys.Dead(), c.keys.Queue(), c.keys.Attempts()},

@@ -1,10 +1,14 @@
 -- requeue: move up to N dead letters (oldest first) back onto the ingest list
 -- with a fresh attempt count.
 -- KEYS[1] dead-letter list, KEYS[2] ingest list, KEYS[3] attempts hash
--- ARGV[1] N
+-- ARGV[1] N; 0 or less: all of them
 -- returns the number requeued; entries that do not decode are left alone
+local max = tonumber(ARGV[1])
+if max <= 0 then
+  max = redis.call('LLEN', KEYS[1])
+end
 local n = 0
-for i = 1, tonumber(ARGV[1]) do
+for i = 1, max do
   local entry = redis.call('RPOP', KEYS[1])
   if not entry then
     break
