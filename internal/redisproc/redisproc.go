@@ -72,6 +72,15 @@ func (s *Server) Signal(sig syscall.Signal) {
 	_ = s.cmd.Wait()
 }
 
+// Notify sends sig without waiting: SIGSTOP freezes the server (a stall:
+// connections stay open, nothing is answered), SIGCONT resumes it.
+func (s *Server) Notify(sig syscall.Signal) error {
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal redis-server %s: %w", sig, err)
+	}
+	return nil
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -73,11 +73,41 @@ func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 // Kill kills the server with SIGKILL and waits.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
+// Pause freezes the server with SIGSTOP: its connections stay open and
+// nothing is answered until Resume, as in a Redis stall (a long fork, a
+// swapped-out host, a network black hole). A paused server is resumed when
+// the test ends, before it is stopped.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.notify(syscall.SIGSTOP)
+}
+
+// Resume lets a paused server go on (SIGCONT).
+func (s *Server) Resume() {
+	s.t.Helper()
+	s.notify(syscall.SIGCONT)
+}
+
+func (s *Server) notify(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		s.t.Fatalf("redistest: %s to a server that is not running", sig)
+	}
+	if err := s.proc.Notify(sig); err != nil {
+		s.t.Fatalf("redistest: %v", err)
+	}
+}
+
 func (s *Server) signal(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
 		return
+	}
+	if sig != syscall.SIGKILL {
+		_ = s.proc.Notify(syscall.SIGCONT) // a paused server cannot act on SIGTERM
 	}
 	s.proc.Signal(sig)
 	s.proc = nil
