@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/devtrack/devtrack/wsgateway"
 )
@@ -171,7 +172,7 @@ func TestHTTPIngest(t *testing.T) {
 }
 
 func TestHTTPIngestIsRateLimitedPerDevice(t *testing.T) {
-	e := newEnv(t, wsgateway.Config{FrameRate: 1, FrameBurst: 3})
+	e := newEnv(t, wsgateway.Config{FrameRate: 1, FrameBurst: 3, Limits: protocol.Limits{MaxBatch: 3}})
 	tok := e.addDevice("c1", "g")
 	other := e.addDevice("c2", "g")
 	if status, body := e.post(tok, "/api/v1/ingest", `[`+loc("a", 1, 1)+`,`+loc("b", 1, 1)+`]`); status != 200 {

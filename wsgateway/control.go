@@ -19,11 +19,11 @@ type control struct {
 	Command *protocol.Command `json:"command,omitempty"` // command: what to send
 }
 
-// replaceRemote tells the gateway holding an older connection of device to
-// close it. A dead gateway's connection is gone anyway.
+// replaceRemote tells the gateway instance holding an older connection of
+// device to close it. A dead instance's connection is gone anyway.
 func (g *Gateway) replaceRemote(device, oldLink string) {
 	gw := redisq.LinkGateway(oldLink)
-	if gw == g.cfg.ID {
+	if gw == g.instance {
 		if c := g.conns.get(device); c != nil && c.link == oldLink {
 			c.close(closeReplaced, "replaced by a newer connection")
 		}
@@ -37,9 +37,10 @@ func (g *Gateway) replaceRemote(device, oldLink string) {
 	}
 }
 
-// controlLoop handles kicks and commands sent to this gateway.
+// controlLoop handles kicks and commands sent to this gateway instance: the
+// links name the instance, so that is where others route them.
 func (g *Gateway) controlLoop(ctx context.Context) {
-	g.presence.ReceiveGateway(ctx, g.cfg.ID, func(b []byte) {
+	g.presence.ReceiveGateway(ctx, g.instance, func(b []byte) {
 		var m control
 		if err := json.Unmarshal(b, &m); err != nil {
 			g.log.Warn("bad control message", zap.Error(err))
@@ -60,14 +61,18 @@ func (g *Gateway) controlLoop(ctx context.Context) {
 	})
 }
 
-// heartbeatLoop keeps the gateway's heartbeat alive, asserts its links again
-// when Redis lost them (a restart without persistence), and sweeps the links
-// of dead gateways.
+// heartbeatLoop keeps the instance's heartbeat alive, asserts its links
+// again when Redis lost them (a restart without persistence), and sweeps the
+// links of dead instances. Until its first sweep succeeds, it also sweeps
+// every other instance of its own id: ids are unique among running
+// gateways, so those are predecessors killed without cleaning up, whose
+// heartbeat may not have expired yet.
 func (g *Gateway) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(g.cfg.HeartbeatTTL / 3)
 	defer t.Stop()
+	predecessorsSwept := false
 	for {
-		g.beat(ctx)
+		predecessorsSwept = g.beat(ctx, !predecessorsSwept) || predecessorsSwept
 		select {
 		case <-ctx.Done():
 			return
@@ -76,15 +81,23 @@ func (g *Gateway) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-func (g *Gateway) beat(ctx context.Context) {
+// beat renews the heartbeat and sweeps; with predecessors it also sweeps
+// the other instances of this gateway's id. It reports whether the sweep
+// succeeded.
+func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	existed, err := g.presence.GatewayHeartbeat(c, g.cfg.ID, g.cfg.HeartbeatTTL)
+	existed, err := g.presence.GatewayHeartbeat(c, g.instance, g.cfg.HeartbeatTTL)
 	if err != nil {
 		g.log.Warn("gateway heartbeat", zap.Error(err))
-		return
+		return false
 	}
 	if !existed {
+		if n := len(g.conns.snapshot()); n > 0 && !predecessors {
+			// Not our first beat: Redis lost its data, or a gateway started
+			// with our id and took us for its dead predecessor.
+			g.log.Warn("heartbeat key was gone; asserting device links again", zap.Int("devices", n))
+		}
 		for _, dc := range g.conns.snapshot() {
 			if g.conns.get(dc.device.ID) != dc {
 				continue
@@ -98,16 +111,40 @@ func (g *Gateway) beat(ctx context.Context) {
 	g.ingest.prune(time.Now())
 	g.logins.prune(time.Now())
 	g.addrs.prune(time.Now())
-	removed, err := g.presence.SweepLinks(c)
+	var gone func(string) bool
+	var prior []string
+	if predecessors {
+		gone = func(inst string) bool {
+			if inst != g.instance && redisq.InstanceGateway(inst) == g.cfg.ID {
+				prior = append(prior, inst)
+				return true
+			}
+			return false
+		}
+	}
+	removed, err := g.presence.SweepLinks(c, gone)
 	if err != nil {
 		g.log.Warn("sweep links", zap.Error(err))
 	}
 	if len(removed) > 0 {
-		g.log.Info("swept links of dead gateways", zap.Int("devices", len(removed)))
+		g.log.Info("swept links of dead gateway instances", zap.Int("devices", len(removed)),
+			zap.Strings("predecessors", prior))
 	}
 	for _, d := range removed {
 		g.presenceChanged(d, false)
 	}
+	if err != nil {
+		return false
+	}
+	// A predecessor's heartbeat would keep others from sweeping what it may
+	// still write, were it alive after all (a duplicate id): dropping it
+	// makes such a duplicate assert its links again at its next beat.
+	for _, inst := range prior {
+		if err := g.presence.GatewayGone(c, inst); err != nil {
+			g.log.Warn("drop a predecessor's heartbeat", zap.String("predecessor", inst), zap.Error(err))
+		}
+	}
+	return true
 }
 
 // revokeLoop closes the connections of revoked devices within RevokePoll.

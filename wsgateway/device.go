@@ -78,7 +78,7 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 	c := &deviceConn{
 		g:       g,
 		device:  dev,
-		link:    redisq.LinkValue(g.cfg.ID, strconv.FormatUint(connSeq.Add(1), 36)),
+		link:    redisq.LinkValue(g.instance, strconv.FormatUint(connSeq.Add(1), 36)),
 		limiter: rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
 		log:     g.log.With(zap.String("device", dev.ID)),
 	}

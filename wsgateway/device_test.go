@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/wsgateway"
 	"github.com/gorilla/websocket"
 )
@@ -160,7 +161,7 @@ func TestPingPong(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	e := newEnv(t, wsgateway.Config{FrameRate: 1, FrameBurst: 2})
+	e := newEnv(t, wsgateway.Config{FrameRate: 1, FrameBurst: 2, Limits: protocol.Limits{MaxBatch: 2}})
 	d := e.mustDial(e.addDevice("d1", "g"))
 	codes := map[string]int{}
 	for i := range 5 {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +38,7 @@ type Presence interface {
 	DeleteLink(ctx context.Context, device, value string) (bool, error)
 	GatewayHeartbeat(ctx context.Context, gateway string, ttl time.Duration) (bool, error)
 	GatewayGone(ctx context.Context, gateway string) error
-	SweepLinks(ctx context.Context) ([]string, error)
+	SweepLinks(ctx context.Context, gone func(instance string) bool) ([]string, error)
 	DeviceStates(ctx context.Context) (map[string]redisq.DeviceState, error)
 	PublishGateway(ctx context.Context, gateway string, payload []byte) error
 	ReceiveGateway(ctx context.Context, gateway string, fn func([]byte))
@@ -70,7 +71,11 @@ var _ Presence = (*redisq.Client)(nil)
 type Config struct {
 	// Listen is the address to serve on. Default ":8080".
 	Listen string
-	// ID names this gateway instance in device links. Default host-pid.
+	// ID names this gateway; it must be unique among running gateways and
+	// may not contain '~' or '#'. Device links, the heartbeat key and the
+	// control channel name the instance, ID plus a nonce drawn at each start
+	// (redisq.NewInstance), so a gateway restarted with the same ID sweeps
+	// the links its killed predecessor left. Default host-pid.
 	ID string
 	// Limits bound device frames (protocol defaults: 64 KiB frames, ...).
 	Limits protocol.Limits
@@ -83,7 +88,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// FrameRate and FrameBurst limit the frames per second of one device
 	// connection, and of one device's HTTP ingest (batch items count one
-	// each). Defaults 200 and 400.
+	// each). FrameBurst may not be below Limits.MaxBatch: a batch the
+	// gateway accepts must fit in the bucket, or it would be refused as
+	// rate_limited at every retry. Defaults 200 and the larger of 2 x
+	// FrameRate and Limits.MaxBatch.
 	FrameRate  float64
 	FrameBurst int
 	// UpdateInterval is the reporting interval advised to HTTP clients. Default 10 s.
@@ -105,6 +113,12 @@ type Config struct {
 	RevokePoll time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 10 s.
 	ShutdownTimeout time.Duration
+	// StoreHealth, if not nil, reports whether the store can be written;
+	// /readyz answers 503 while it returns an error (a full or read-only
+	// disk, a database that refuses writes). The gateway itself only reads
+	// the store, so it cannot tell; cmd/devtrack wires the store's own
+	// health check here.
+	StoreHealth func(ctx context.Context) error
 	// Tiles is the map tile URL template of the web UI ({z}/{x}/{y}, and
 	// optionally {s}); "none" shows the map without tiles. Default
 	// OpenStreetMap's.
@@ -119,13 +133,18 @@ const (
 	DefaultTilesAttribution = "&copy; OpenStreetMap contributors"
 )
 
-func (c *Config) setDefaults() {
+// setDefaults fills the zero fields and returns an error for a setting that
+// cannot work.
+func (c *Config) setDefaults() error {
 	if c.Listen == "" {
 		c.Listen = ":8080"
 	}
 	if c.ID == "" {
 		host, _ := os.Hostname()
 		c.ID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if strings.ContainsAny(c.ID, "~#") || strings.TrimSpace(c.ID) != c.ID {
+		return fmt.Errorf("gateway id %q: may not contain '~', '#' or surrounding spaces", c.ID)
 	}
 	c.Limits = c.Limits.WithDefaults()
 	if c.MaxMessageBytes <= 0 {
@@ -138,7 +157,12 @@ func (c *Config) setDefaults() {
 		c.FrameRate = 200
 	}
 	if c.FrameBurst <= 0 {
-		c.FrameBurst = 2 * int(c.FrameRate)
+		c.FrameBurst = max(2*int(c.FrameRate), c.Limits.MaxBatch)
+	}
+	if c.FrameBurst < c.Limits.MaxBatch {
+		return fmt.Errorf("device burst %d is below the largest batch the gateway accepts (%d frames): "+
+			"every full batch would be refused as rate_limited; raise the burst to at least %d",
+			c.FrameBurst, c.Limits.MaxBatch, c.Limits.MaxBatch)
 	}
 	if c.UpdateInterval <= 0 {
 		c.UpdateInterval = 10 * time.Second
@@ -173,11 +197,13 @@ func (c *Config) setDefaults() {
 	if c.Tiles == "none" {
 		c.Tiles = ""
 	}
+	return nil
 }
 
 // Gateway serves devices and API clients.
 type Gateway struct {
 	cfg      Config
+	instance string // this run: cfg.ID plus a nonce (redisq.NewInstance)
 	queue    Queue
 	presence Presence
 	store    Store
@@ -189,6 +215,15 @@ type Gateway struct {
 	ingest *keyedLimiters // per-device rate limits of HTTP ingest
 	logins *keyedLimiters // failed logins per user name
 	addrs  *keyedLimiters // failed logins per client address
+
+	// bg is the context of every goroutine the gateway starts besides the
+	// request handlers (hub subscriptions, background loops); Serve cancels
+	// it at shutdown and waits for them on bgWG before it returns, so that
+	// the caller may close Redis then.
+	bg     context.Context
+	stopBG context.CancelFunc
+	bgMu   sync.Mutex // orders goBG's Add before shutdown's Wait
+	bgWG   sync.WaitGroup
 }
 
 // New returns a gateway; call Run to serve, or mount Handler yourself.
@@ -199,19 +234,53 @@ func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, e
 	if log == nil {
 		log = zap.NewNop()
 	}
-	cfg.setDefaults()
-	g := &Gateway{cfg: cfg, queue: q, presence: p, store: s,
-		log: log.With(zap.String("gateway", cfg.ID)), conns: newRegistry(),
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	instance := redisq.NewInstance(cfg.ID)
+	g := &Gateway{cfg: cfg, instance: instance, queue: q, presence: p, store: s,
+		log: log.With(zap.String("gateway", cfg.ID), zap.String("instance", instance)), conns: newRegistry(),
 		ingest: newKeyedLimiters(cfg.FrameRate, cfg.FrameBurst),
 		logins: newKeyedLimiters(1.0/6, 10), // 10 wrong passwords, then one try per 6 s
 		addrs:  newKeyedLimiters(1, 50)}     // a password sprayer from one address
+	g.bg, g.stopBG = context.WithCancel(context.Background())
 	g.hub = newHub(g)
 	g.routes()
 	return g, nil
 }
 
-// ID is the gateway's instance id.
+// ID is the gateway's configured id.
 func (g *Gateway) ID() string { return g.cfg.ID }
+
+// Instance names this run of the gateway in device links, its heartbeat key
+// and its control channel: ID plus a nonce.
+func (g *Gateway) Instance() string { return g.instance }
+
+// goBG runs fn on a goroutine that Serve waits for at shutdown; fn must
+// return once g.bg (or a context derived from it) ends. After shutdown
+// began, fn is not started and goBG reports false.
+func (g *Gateway) goBG(fn func()) bool {
+	g.bgMu.Lock()
+	defer g.bgMu.Unlock()
+	if g.bg.Err() != nil {
+		return false
+	}
+	g.bgWG.Add(1)
+	go func() {
+		defer g.bgWG.Done()
+		fn()
+	}()
+	return true
+}
+
+// stopBackground cancels the background context and waits for every
+// goroutine started by goBG.
+func (g *Gateway) stopBackground() {
+	g.bgMu.Lock()
+	g.stopBG()
+	g.bgMu.Unlock()
+	g.bgWG.Wait()
+}
 
 // Handler serves every endpoint of the gateway.
 func (g *Gateway) Handler() http.Handler { return g.accessLog(g.mux) }
@@ -227,18 +296,14 @@ func (g *Gateway) Run(ctx context.Context, ready func(addr net.Addr)) error {
 }
 
 // Serve serves on ln until ctx ends, then shuts down in this order: stop
-// accepting, close device connections (1001, going away) and their links,
-// wait for handlers, drop the gateway's heartbeat.
+// accepting, close device and viewer connections (1001, going away) and the
+// devices' links, wait for handlers, stop the background goroutines (loops,
+// hub subscriptions) and wait for them, drop the instance's heartbeat.
+// When Serve returns, no goroutine of the gateway uses Redis or the store.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) error {
 	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			loop(bg)
-		}()
+		g.goBG(func() { loop(g.bg) })
 	}
 
 	errc := make(chan error, 1)
@@ -249,9 +314,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr ne
 	}
 
 	var serveErr error
+	served := false
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
+		served = true
 	}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
@@ -260,9 +327,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr ne
 	g.conns.closeAll(closeGoingAway, "gateway shutting down")
 	g.hub.closeAll(closeGoingAway, "gateway shutting down")
 	g.conns.wait(sctx)
-	stopBG()
-	wg.Wait()
-	if err := g.presence.GatewayGone(sctx, g.cfg.ID); err != nil {
+	if !served {
+		<-errc // srv.Serve returns at once after Shutdown
+	}
+	g.stopBackground()
+	if err := g.presence.GatewayGone(sctx, g.instance); err != nil {
 		g.log.Warn("drop heartbeat", zap.Error(err))
 	}
 	g.log.Info("gateway stopped")
@@ -308,6 +377,12 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	if _, err := g.store.Device(ctx, "\x00readyz"); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store: "+err.Error())
 		return
+	}
+	if g.cfg.StoreHealth != nil {
+		if err := g.cfg.StoreHealth(ctx); err != nil {
+			writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "store cannot be written: "+err.Error())
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -2,17 +2,19 @@ package wsgateway
 
 import (
 	"bytes"
-	"time"
-
 	"context"
 	"encoding/json"
-	"github.com/gorilla/websocket"
 	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // hub fans live messages out to this gateway's viewers. It holds one Redis
 // subscription per device that at least one of its viewers watches, not one
-// per viewer, and drops it when the last viewer of the device leaves.
+// per viewer, and drops it when the last viewer of the device leaves. The
+// subscriptions run on the gateway's background context (goBG): they end
+// at shutdown at the latest, and Serve waits for them.
 type hub struct {
 	g  *Gateway
 	mu sync.Mutex
@@ -57,10 +59,13 @@ func (h *hub) add(v *viewer, devices []string) {
 	for _, d := range devices {
 		s := h.subs[d]
 		if s == nil {
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel := context.WithCancel(h.g.bg)
+			if !h.g.goBG(func() { h.receive(ctx, d) }) {
+				cancel()
+				return // shutting down: the viewer is being closed
+			}
 			s = &deviceSub{viewers: map[*viewer]struct{}{}, cancel: cancel}
 			h.subs[d] = s
-			go h.receive(ctx, d)
 		}
 		s.viewers[v] = struct{}{}
 	}

@@ -26,8 +26,8 @@ func (e *env) link(device string) string {
 func TestLinkPresentWhileConnectedAndGoneAfterClose(t *testing.T) {
 	e := newEnv(t, wsgateway.Config{ID: "gw-a"})
 	d := e.mustDial(e.addDevice("d1", "g"))
-	if v := e.link("d1"); !strings.HasPrefix(v, "gw-a#") {
-		t.Fatalf("link while connected = %q, want gw-a#...", v)
+	if v := e.link("d1"); !strings.HasPrefix(v, e.gw.Instance()+"#") || !strings.HasPrefix(v, "gw-a~") {
+		t.Fatalf("link while connected = %q, want %s#...", v, e.gw.Instance())
 	}
 	d.ws.Close()
 	checkFor(t, 5*time.Second, "link removed after close", func() bool { return e.link("d1") == "" })
@@ -70,7 +70,7 @@ func TestLinksOfADeadGatewayAreSwept(t *testing.T) {
 	// A live device of this gateway must survive the sweep.
 	e.mustDial(e.addDevice("d1", "g"))
 	checkFor(t, 5*time.Second, "dead gateway's link swept", func() bool { return e.link("ghost") == "" })
-	if v := e.link("d1"); !strings.HasPrefix(v, "gw-a#") {
+	if v := e.link("d1"); !strings.HasPrefix(v, e.gw.Instance()+"#") {
 		t.Fatalf("live link swept too: %q", v)
 	}
 }

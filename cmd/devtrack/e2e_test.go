@@ -535,10 +535,10 @@ func TestLinksOfAKilledGatewayAreSweptByAnother(t *testing.T) {
 	tok := lastLine(c.cli("device", "add", "s1"))
 	dialDevice(t, baseA, "s1", tok)
 	link := func() string { v, _ := c.redis.Do("HGET", "devtrack:device:links", "s1"); return v }
-	checkFor(t, 5*time.Second, "link set", func() bool { return strings.HasPrefix(link(), "gwA#") })
+	checkFor(t, 5*time.Second, "link set", func() bool { return strings.HasPrefix(link(), "gwA~") })
 	gwA.kill9()
 	time.Sleep(100 * time.Millisecond)
-	if !strings.HasPrefix(link(), "gwA#") {
+	if !strings.HasPrefix(link(), "gwA~") {
 		t.Fatal("link vanished without a sweeper")
 	}
 	c.startGateway("gwB", "--heartbeat-ttl", "1s")

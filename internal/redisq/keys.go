@@ -12,13 +12,14 @@ package redisq
 //	{p}:queue:dead                list   dead letters: JSON {item, error, attempts, worker, failed_at}
 //	{p}:workers                   set    ids of workers that may hold a processing list
 //	{p}:worker:<worker>:alive     string worker heartbeat, expires when the worker dies
-//	p:device:links                hash   device id -> "<gateway>#<conn>" (contract)
+//	p:device:links                hash   device id -> "<instance>#<conn>" (contract); instance "<gateway>~<nonce>"
 //	p:device:last                 hash   device id -> JSON of its latest location message
 //	p:device:seen                 hash   device id -> Unix ms it was last heard of (worker's view)
-//	p:gateway:<gateway>:alive     string gateway heartbeat, expires when the gateway dies
+//	p:gateway:<instance>:alive    string gateway instance heartbeat, expires when the process dies
 //	p:live:<device>               pubsub live messages of one device (viewer protocol JSON)
-//	p:gateway:<gateway>           pubsub control messages for one gateway (kick, command)
+//	p:gateway:<instance>          pubsub control messages for one gateway instance (kick, command)
 //	p:session:<sha256 of cookie>  string web session -> user name, expires
+//	p:store:outage                string JSON {worker, error, since} while a worker cannot write the store, expires
 type Keys struct {
 	prefix string
 	tag    string
@@ -47,6 +48,7 @@ func (k Keys) LastSeen() string                   { return k.prefix + ":device:s
 func (k Keys) GatewayAlive(gateway string) string { return k.prefix + ":gateway:" + gateway + ":alive" }
 func (k Keys) LiveChannel(device string) string   { return k.prefix + ":live:" + device }
 func (k Keys) LivePattern() string                { return k.prefix + ":live:*" }
+func (k Keys) StoreOutage() string                { return k.prefix + ":store:outage" }
 func (k Keys) GatewayChannel(gateway string) string {
 	return k.prefix + ":gateway:" + gateway
 }
