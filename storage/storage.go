@@ -20,6 +20,12 @@ var (
 	ErrInvalid = errors.New("invalid record")
 	// ErrBadCursor is returned for a pagination cursor that this store did not issue.
 	ErrBadCursor = errors.New("bad cursor")
+	// ErrUnavailable marks a failure of the store itself, one that any write
+	// would get now: a full or read-only disk, an I/O error, a lock held too
+	// long, a database that is down or does not answer in time. It says
+	// nothing about the records: the worker waits and retries the same
+	// batch, and never counts it against them.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Roles of users.
@@ -123,8 +129,14 @@ type Store interface {
 
 	// SaveBatch stores a batch in one transaction. It is idempotent on
 	// (device, id) per kind: a record already stored is counted as a duplicate
-	// and left unchanged.
+	// and left unchanged. Errors wrap ErrInvalid when a record can never be
+	// stored and ErrUnavailable when the store cannot write at all.
 	SaveBatch(ctx context.Context, b Batch) (SaveResult, error)
+	// CheckWrite makes the smallest durable write the store knows (one row,
+	// committed). An error, wrapping ErrUnavailable, means that no write can
+	// succeed now; it is how a failure that SaveBatch could not classify is
+	// told apart from a fault of the records.
+	CheckWrite(ctx context.Context) error
 
 	// AddDevice registers a device with the SHA-256 hash of its token.
 	// It fails with ErrExists if the id is taken (even by a revoked device).

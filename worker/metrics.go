@@ -18,4 +18,18 @@ var (
 		Namespace: "devtrack", Subsystem: "worker", Name: "items_dead_total",
 		Help: "Queue items moved to the dead-letter list.",
 	})
+	storeUp = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "store_up",
+		Help: "1 while the store accepts writes, 0 during an outage (full or read-only disk, I/O error, database down).",
+	})
+	storeOutages = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "store_outages_total",
+		Help: "Times the store stopped accepting writes.",
+	})
+	storeRetries = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "store_outage_retries_total",
+		Help: "Writes that failed as a store outage and were retried later (never counted against the items).",
+	})
 )
+
+func init() { storeUp.Set(1) }

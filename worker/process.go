@@ -24,10 +24,12 @@ type entry struct {
 	lastErr  error // of the last failed save
 }
 
-// process stores, publishes and clears one batch taken from the queue.
-// resumed marks items a previous process with our id held when it died: each
-// counts one attempt, as if another worker had recovered them.
-func (w *Worker) process(ctx context.Context, raws []string, resumed bool) {
+// process stores, publishes and finishes one batch taken from the queue.
+// Calls run on ctx; stop ends the wait for a store outage (shutdown), which
+// leaves the unstored items in the processing list. resumed marks items a
+// previous process with our id held when it died: each counts one attempt,
+// as if another worker had recovered them.
+func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool) {
 	keys := make([]string, len(raws))
 	for i, r := range raws {
 		keys[i] = redisq.AttemptKey(r)
@@ -52,7 +54,10 @@ func (w *Worker) process(ctx context.Context, raws []string, resumed bool) {
 		pending = append(pending, e)
 	}
 
-	stored := w.storeAll(ctx, pending)
+	stored := w.storeAll(ctx, stop, pending)
+	if len(stored) == 0 {
+		return
+	}
 
 	live := make([]redisq.LiveMessage, 0, len(stored))
 	for _, e := range stored {
@@ -68,24 +73,40 @@ func (w *Worker) process(ctx context.Context, raws []string, resumed bool) {
 	if err := w.redis(ctx, func(c context.Context) error { return w.queue.PublishLive(c, live) }); err != nil {
 		w.log.Warn("publish live", zap.Int("items", len(live)), zap.Error(err))
 	}
-
-	// Clearing the processing list must succeed, or the items would be
-	// stored again (harmlessly, as duplicates) by whoever recovers them.
-	for try := 0; ; try++ {
-		err := w.redis(ctx, func(c context.Context) error { return w.queue.Done(c, w.cfg.ID, keys) })
-		if err == nil {
-			break
-		}
-		if try >= 5 {
-			w.log.Error("clear processing list; its items will be seen again as duplicates", zap.Error(err))
-			break
-		}
-		w.log.Warn("clear processing list", zap.Error(err))
-		sleep(ctx, backoff(try))
-	}
+	w.finish(ctx, stored)
 	w.mu.Lock()
 	w.stats.Batches++
 	w.mu.Unlock()
+}
+
+// finish removes the stored entries, and only those, from the processing
+// list. If that fails they stay there and the next take hands them over
+// again: stored twice is a duplicate the store counts and ignores, while
+// removing anything not yet stored could lose it.
+func (w *Worker) finish(ctx context.Context, stored []*entry) {
+	raws := make([]string, len(stored))
+	keys := make([]string, len(stored))
+	for i, e := range stored {
+		raws[i], keys[i] = e.raw, e.key
+	}
+	for try := 0; ; try++ {
+		var left int
+		err := w.redis(ctx, func(c context.Context) (err error) {
+			left, err = w.queue.Done(c, w.cfg.ID, raws, keys)
+			return err
+		})
+		if err == nil {
+			if left > 0 {
+				w.log.Info("processing list holds items not in hand (moved by a call whose answer was lost); taking them next",
+					zap.Int("items", left))
+			}
+			return
+		}
+		if try >= 5 || !sleep(ctx, backoff(try)) {
+			w.log.Warn("finish batch; its items will be taken and stored again as duplicates", zap.Error(err))
+			return
+		}
+	}
 }
 
 func (w *Worker) attempts(ctx context.Context, keys []string, resumed bool) ([]int, error) {
@@ -110,51 +131,63 @@ func (w *Worker) attempts(ctx context.Context, keys []string, resumed bool) ([]i
 	return out, nil
 }
 
-// storeAll saves the entries, in one transaction when it can. When a batch
-// fails it saves the entries one by one to find the ones at fault: those
-// count an attempt (or go to the dead letters at once if the store calls them
-// invalid) while the rest are stored. When every entry fails and the store
-// does not answer a ping either, the store itself is in trouble: it waits and
-// tries again without counting attempts, for as long as it takes. It returns
-// the entries that are stored.
-func (w *Worker) storeAll(ctx context.Context, pending []*entry) []*entry {
+// storeAll saves the entries, in one transaction when it can, and returns
+// those that are stored.
+//
+// A store outage (see storeFailed) holds the whole batch: it is retried with
+// backoff, for as long as it takes, counting no attempt; only stop ends the
+// wait, leaving the rest in the processing list. Any other failure means
+// that something in the batch is at fault: the entries are saved one by one
+// to find it; what the store calls invalid goes to the dead letters at once,
+// what it refuses otherwise counts an attempt, and the rest is stored.
+func (w *Worker) storeAll(ctx, stop context.Context, pending []*entry) []*entry {
 	var stored []*entry
 	for try := 0; len(pending) > 0; try++ {
+		if try > 0 && !sleep(stop, backoff(try-1)) {
+			return stored
+		}
 		res, err := w.save(ctx, pending)
 		if err == nil {
+			w.storeWorked(ctx)
 			w.count(res)
 			return append(stored, pending...)
 		}
-		w.log.Warn("store batch", zap.Int("items", len(pending)), zap.Error(err))
-		var failed []*entry
-		progress := false
-		for _, e := range pending {
+		if ctx.Err() != nil {
+			return stored // the stop timeout cancelled the call: not the store's fault
+		}
+		if w.storeFailed(ctx, err) {
+			continue
+		}
+		w.log.Warn("store refused a batch; saving its items one by one", zap.Int("items", len(pending)), zap.Error(err))
+		var refused, untried []*entry
+		for i, e := range pending {
 			res, err := w.save(ctx, []*entry{e})
 			switch {
 			case err == nil:
 				w.count(res)
 				stored = append(stored, e)
-				progress = true
 			case errors.Is(err, storage.ErrInvalid):
 				w.bury(ctx, e, err)
-				progress = true
+			case ctx.Err() != nil || w.storeFailed(ctx, err):
+				// The store went down halfway: nothing of this round
+				// counts against the items; all of them wait for it.
+				untried = append(untried, pending[i:]...)
 			default:
 				e.lastErr = err
-				failed = append(failed, e)
+				refused = append(refused, e)
+			}
+			if untried != nil {
+				untried = append(untried, refused...)
+				break
 			}
 		}
-		if len(failed) == 0 {
-			break
-		}
-		if !progress && !w.storeAnswers(ctx) {
-			w.log.Error("store unavailable; retrying", zap.Int("items", len(failed)), zap.Int("try", try+1))
-			pending = failed
-			sleep(ctx, backoff(try))
+		if untried != nil {
+			pending = untried
 			continue
 		}
-		// The store works and refuses these: they are at fault.
+		w.storeWorked(ctx)
 		pending = pending[:0]
-		for _, e := range failed {
+		for _, e := range refused {
 			n, err := w.addAttempt(ctx, e.key)
 			if err != nil || n < w.cfg.MaxAttempts {
 				pending = append(pending, e)
@@ -163,23 +196,8 @@ func (w *Worker) storeAll(ctx context.Context, pending []*entry) []*entry {
 			e.attempts = n
 			w.bury(ctx, e, fmt.Errorf("store refused it %d times: %w", n, e.lastErr))
 		}
-		if len(pending) > 0 && !progress {
-			sleep(ctx, backoff(try))
-		}
 	}
 	return stored
-}
-
-// storeAnswers reports whether the store answers a ping; a store that cannot
-// be pinged is assumed down when every write fails.
-func (w *Worker) storeAnswers(ctx context.Context) bool {
-	p, ok := w.store.(interface{ Ping(context.Context) error })
-	if !ok {
-		return false
-	}
-	c, cancel := context.WithTimeout(ctx, w.cfg.RedisTimeout)
-	defer cancel()
-	return p.Ping(c) == nil
 }
 
 func (w *Worker) save(ctx context.Context, es []*entry) (storage.SaveResult, error) {
@@ -223,13 +241,12 @@ func (w *Worker) bury(ctx context.Context, e *entry, cause error) {
 		if err == nil {
 			break
 		}
-		if try >= 5 {
-			// The item stays in the processing list; whoever recovers it
-			// will try again.
+		if try >= 5 || !sleep(ctx, backoff(try)) {
+			// The item stays in the processing list; the next take hands
+			// it over again.
 			w.log.Error("dead letter not written", zap.Error(err))
 			return
 		}
-		sleep(ctx, backoff(try))
 	}
 	w.mu.Lock()
 	w.stats.Dead++

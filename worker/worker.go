@@ -1,10 +1,16 @@
 // Package worker drains the ingest list into the store: the reliable form of
 // BRPOP. A worker moves items into its own processing list, stores them in
 // one transaction per batch (idempotent on device and id), publishes them for
-// live viewers, and only then clears its processing list. A worker that dies
-// leaves its processing list behind; another worker notices its expired
-// heartbeat and puts those items back, counting an attempt for each. An item
-// that fails too often goes to the dead-letter list with its error.
+// live viewers, and only then removes exactly those items from its processing
+// list. Whatever else that list holds (moved by a call whose answer was lost
+// in a Redis stall or restart, or not removed because the removal failed) is
+// handed over again by the next take, so nothing waits there unseen. A worker
+// that dies leaves its processing list behind; another worker notices its
+// expired heartbeat and puts those items back, counting an attempt for each.
+// An item that fails too often goes to the dead-letter list with its error.
+// A store that cannot write (storage.ErrUnavailable, or confirmed by its
+// CheckWrite) is an outage, not a fault of the items: the worker holds the
+// batch and retries it until the store writes again, counting no attempt.
 package worker
 
 import (
@@ -30,16 +36,23 @@ type Queue interface {
 	InFlight(ctx context.Context, worker string) ([]string, error)
 	Attempts(ctx context.Context, keys []string) ([]int, error)
 	AddAttempt(ctx context.Context, key string) (int, error)
-	Done(ctx context.Context, worker string, attemptKeys []string) error
+	Done(ctx context.Context, worker string, items, attemptKeys []string) (int, error)
 	Bury(ctx context.Context, worker string, d redisq.DeadLetter) error
 	Release(ctx context.Context, worker string) (int, error)
 	RecoverDead(ctx context.Context) (map[string]int, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
+	ReportStoreOutage(ctx context.Context, o redisq.StoreOutage, ttl time.Duration) error
+	ClearStoreOutage(ctx context.Context) error
+	Ping(ctx context.Context) error
 }
 
-// BatchStore stores one batch in one transaction, idempotently.
+// BatchStore stores one batch in one transaction, idempotently. SaveBatch
+// errors wrap storage.ErrInvalid for records that can never be stored and
+// storage.ErrUnavailable for a store that cannot write; CheckWrite makes the
+// smallest write, to tell the rest apart.
 type BatchStore interface {
 	SaveBatch(ctx context.Context, b storage.Batch) (storage.SaveResult, error)
+	CheckWrite(ctx context.Context) error
 }
 
 var _ Queue = (*redisq.Client)(nil)
@@ -49,7 +62,8 @@ type Config struct {
 	// ID names the worker and its processing list. Default: host-pid-random.
 	// A worker restarted with the same ID first takes back its own in-flight items.
 	ID string
-	// BatchSize is the most items stored in one transaction. Default 500.
+	// BatchSize is the most items stored in one transaction. Default 500,
+	// at most MaxBatchSize.
 	BatchSize int
 	// Block is how long one blocking pop waits for an item. Default 1 s.
 	Block time.Duration
@@ -63,7 +77,17 @@ type Config struct {
 	StoreTimeout time.Duration
 	// RedisTimeout bounds one Redis call. Default 5 s.
 	RedisTimeout time.Duration
+	// StopTimeout is how long, once Run's context ends, the batch in hand
+	// may take to finish; past it the calls in progress are cancelled and
+	// the batch stays in the processing list, for the next start or another
+	// worker to recover. Keep it under the supervisor's stop timeout
+	// (systemd's TimeoutStopSec=30). Default 15 s.
+	StopTimeout time.Duration
 }
+
+// MaxBatchSize bounds Config.BatchSize: the queue's Lua scripts pass a
+// batch's items as arguments, and Lua's unpack takes at most about 8,000.
+const MaxBatchSize = 5000
 
 func (c *Config) setDefaults() {
 	if c.ID == "" {
@@ -73,6 +97,7 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 500
 	}
+	c.BatchSize = min(c.BatchSize, MaxBatchSize)
 	if c.Block <= 0 {
 		c.Block = time.Second
 	}
@@ -88,6 +113,9 @@ func (c *Config) setDefaults() {
 	if c.RedisTimeout <= 0 {
 		c.RedisTimeout = 5 * time.Second
 	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 15 * time.Second
+	}
 }
 
 // Worker drains the ingest list. Create it with New and call Run.
@@ -96,6 +124,8 @@ type Worker struct {
 	queue Queue
 	store BatchStore
 	log   *zap.Logger
+
+	health storeHealth
 
 	mu    sync.Mutex
 	stats Stats
@@ -133,11 +163,26 @@ func (w *Worker) Stats() Stats {
 }
 
 // Run drains the list until ctx is cancelled. The batch in hand when ctx ends
-// is finished (stored, published, cleared) before Run returns nil.
+// is finished (stored, published, cleared) before Run returns nil, within
+// StopTimeout; a batch held by a store outage is not waited for: it goes back
+// to the ingest list.
 func (w *Worker) Run(ctx context.Context) error {
-	// Redis and store calls run on a context that outlives ctx, so that a
-	// SIGTERM never cuts a batch in half; each call has its own timeout.
-	work := context.WithoutCancel(ctx)
+	// Redis and store calls run on work, which outlives ctx so that a
+	// SIGTERM never cuts a batch in half, but only by StopTimeout: a store or
+	// Redis that hangs must not keep the worker past its supervisor's patience.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	finished := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		w.cancelAfterStopTimeout(ctx, finished, cancelWork)
+	}()
+	defer func() {
+		close(finished)
+		bg.Wait()
+	}()
 
 	if err := w.redis(work, func(c context.Context) error {
 		return w.queue.RegisterWorker(c, w.cfg.ID, w.cfg.HeartbeatTTL)
@@ -154,57 +199,86 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.heartbeat(beatCtx)
 	}()
 
-	// A previous process with this id may have left items in flight.
+	// A previous process with this id may have left items in flight: each
+	// counts an attempt, in case it is what made that process crash.
 	if items, err := w.inFlight(work); err != nil {
 		w.log.Warn("read own in-flight items", zap.Error(err))
 	} else if len(items) > 0 {
 		w.log.Info("resuming own in-flight items", zap.Int("items", len(items)))
-		w.process(work, items, true)
+		w.process(work, ctx, items, true)
 	}
 
-	var err error
+	// unanswered turns true once a take failed: Redis may still run that
+	// call (a blocking move it reads after a stall), after this worker
+	// released its list and left.
+	unanswered := false
 	for ctx.Err() == nil {
-		var items []string
-		items, err = w.queue.Take(ctx, w.cfg.ID, w.cfg.BatchSize, w.cfg.Block)
-		if ctx.Err() != nil {
-			// The blocking move may have moved an item whose answer was
-			// lost; whatever is in the processing list is handled below.
-			err = nil
-			break
-		}
+		items, err := w.take(work)
 		if err != nil {
+			unanswered = true
 			w.log.Warn("take from queue", zap.Error(err))
 			sleep(ctx, time.Second)
-			err = nil
 			continue
 		}
 		if len(items) > 0 {
-			w.process(work, items, false)
+			w.process(work, ctx, items, false)
 		}
 	}
 
 	// Shutdown order: whatever is left in our processing list goes back to
 	// the queue uncounted; then the heartbeat stops and we leave the set of
-	// workers, so nobody needs to recover us.
-	if items, ierr := w.inFlight(work); ierr == nil && len(items) > 0 {
-		var n int
-		if rerr := w.redis(work, func(c context.Context) (err error) {
-			n, err = w.queue.Release(c, w.cfg.ID)
-			return err
-		}); rerr != nil {
-			w.log.Warn("release in-flight items", zap.Error(rerr))
-		} else {
-			w.log.Info("released in-flight items", zap.Int("items", n))
-		}
+	// workers, so nobody needs to recover us. After an unanswered take we
+	// stay in the set with our heartbeat gone: whatever that take may still
+	// move is then recovered by another worker, or by our next start.
+	release := context.WithoutCancel(ctx)
+	var n int
+	if rerr := w.redis(release, func(c context.Context) (err error) {
+		n, err = w.queue.Release(c, w.cfg.ID)
+		return err
+	}); rerr != nil {
+		w.log.Warn("release in-flight items; they will be recovered", zap.Error(rerr))
+		unanswered = true
+	} else if n > 0 {
+		w.log.Info("released in-flight items", zap.Int("items", n))
 	}
 	stopBeat()
 	beats.Wait()
-	if uerr := w.redis(work, func(c context.Context) error { return w.queue.UnregisterWorker(c, w.cfg.ID) }); uerr != nil {
+	if unanswered {
+		if err := w.redis(release, func(c context.Context) error { return w.queue.WorkerHeartbeat(c, w.cfg.ID, time.Millisecond) }); err != nil {
+			w.log.Warn("drop heartbeat", zap.Error(err))
+		}
+	} else if uerr := w.redis(release, func(c context.Context) error { return w.queue.UnregisterWorker(c, w.cfg.ID) }); uerr != nil {
 		w.log.Warn("unregister", zap.Error(uerr))
 	}
 	s := w.Stats()
 	w.log.Info("worker stopped", zap.Int64("stored", s.Stored), zap.Int64("duplicates", s.Duplicates), zap.Int64("dead", s.Dead))
-	return err
+	return nil
+}
+
+// cancelAfterStopTimeout cancels the work context StopTimeout after ctx
+// ends, unless Run finished first.
+func (w *Worker) cancelAfterStopTimeout(ctx context.Context, finished <-chan struct{}, cancel context.CancelFunc) {
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(w.cfg.StopTimeout)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		w.log.Warn("stop timeout passed; abandoning the calls in progress", zap.Duration("stop_timeout", w.cfg.StopTimeout))
+		cancel()
+	}
+}
+
+// take hands over the next batch: what the processing list still holds,
+// topped up from the ingest list, or blocks up to Block for one item.
+func (w *Worker) take(ctx context.Context) ([]string, error) {
+	c, cancel := context.WithTimeout(ctx, w.cfg.RedisTimeout+w.cfg.Block)
+	defer cancel()
+	return w.queue.Take(c, w.cfg.ID, w.cfg.BatchSize, w.cfg.Block)
 }
 
 func (w *Worker) inFlight(ctx context.Context) ([]string, error) {
@@ -257,11 +331,14 @@ func (w *Worker) redis(ctx context.Context, fn func(context.Context) error) erro
 	return fn(c)
 }
 
-func sleep(ctx context.Context, d time.Duration) {
+// sleep waits d and reports true, or false as soon as ctx ends.
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
 	case <-t.C:
+		return true
 	}
 }

@@ -60,10 +60,12 @@ func (c *Client) UnregisterWorker(ctx context.Context, worker string) error {
 	return nil
 }
 
-// Take moves up to max of the oldest items from the ingest list into the
-// worker's processing list and returns them, oldest first. When the list is
-// empty it blocks up to block for one item (a blocking LMOVE, bounded also by
-// ctx) and then takes what else is there.
+// Take hands the worker up to max items, oldest first: first whatever its
+// processing list still holds (items of an earlier call whose answer was
+// lost, or that were not finished), then the oldest items of the ingest list,
+// moved into the processing list atomically. Call it with nothing in hand.
+// When both lists are empty it blocks up to block for one item (a blocking
+// LMOVE, bounded also by ctx) and then takes what else is there.
 func (c *Client) Take(ctx context.Context, worker string, max int, block time.Duration) ([]string, error) {
 	items, err := c.take(ctx, worker, max)
 	if err != nil || len(items) > 0 || block <= 0 {
@@ -80,22 +82,22 @@ func (c *Client) Take(ctx context.Context, worker string, max int, block time.Du
 	if err != nil {
 		return nil, fmt.Errorf("queue blocking move: %w", err)
 	}
-	items = []string{first}
-	if max > 1 {
-		more, err := c.take(ctx, worker, max-1)
-		if err != nil {
-			// The first item is safe in the processing list; hand it over.
-			return items, nil
-		}
-		items = append(items, more...)
+	if max == 1 {
+		return []string{first}, nil
+	}
+	items, err = c.take(ctx, worker, max)
+	if err != nil {
+		// The first item is safe in the processing list; hand it over
+		// (and the next take hands over whatever this one may have moved).
+		return []string{first}, nil
 	}
 	return items, nil
 }
 
 func (c *Client) take(ctx context.Context, worker string, max int) ([]string, error) {
 	items, err := scriptTake.Exec(ctx, c.rdb,
-		[]string{c.keys.Queue(), c.keys.Processing(worker)},
-		[]string{strconv.Itoa(max)}).AsStrSlice()
+		[]string{c.keys.Queue(), c.keys.Processing(worker), c.keys.Workers()},
+		[]string{strconv.Itoa(max), worker}).AsStrSlice()
 	if err != nil && !isNil(err) {
 		return nil, fmt.Errorf("queue take: %w", err)
 	}
@@ -141,14 +143,23 @@ func (c *Client) AddAttempt(ctx context.Context, key string) (int, error) {
 	return int(n), nil
 }
 
-// Done drops a worker's processing list once everything in it is stored, and
-// the attempt counters of those items.
-func (c *Client) Done(ctx context.Context, worker string, attemptKeys []string) error {
-	err := scriptDone.Exec(ctx, c.rdb, []string{c.keys.Processing(worker), c.keys.Attempts()}, attemptKeys).Error()
-	if err != nil {
-		return fmt.Errorf("queue done: %w", err)
+// Done removes exactly the given finished items (raw, as taken) from the
+// worker's processing list, and the attempt counters under attemptKeys. It
+// returns how many items the processing list still holds: anything there was
+// not in hand, and the worker's next Take hands it over.
+func (c *Client) Done(ctx context.Context, worker string, items, attemptKeys []string) (int, error) {
+	if len(items) == 0 && len(attemptKeys) == 0 {
+		return 0, nil
 	}
-	return nil
+	args := make([]string, 0, 1+len(items)+len(attemptKeys))
+	args = append(args, strconv.Itoa(len(items)))
+	args = append(args, items...)
+	args = append(args, attemptKeys...)
+	left, err := scriptDone.Exec(ctx, c.rdb, []string{c.keys.Processing(worker), c.keys.Attempts()}, args).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("queue done: %w", err)
+	}
+	return int(left), nil
 }
 
 // DeadLetter is an entry of the dead-letter list.

@@ -92,3 +92,47 @@ func TestParseAddr(t *testing.T) {
 		}
 	}
 }
+
+// A take that Redis ran after the worker gave up on it leaves items in the
+// processing list that the worker never saw. Finishing a batch removes only
+// what was in hand, and the next take hands the leftovers over first.
+func TestDoneRemovesOnlyFinishedItemsAndTakeHandsOverLeftovers(t *testing.T) {
+	c, _ := open(t)
+	ctx := context.Background()
+	r := c.Redis()
+	for _, it := range []string{"a", "b", "c", "d"} {
+		if err := c.Push(ctx, []byte(it)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.Take(ctx, "w", 2, 0)
+	if err != nil || strings.Join(got, ",") != "a,b" {
+		t.Fatalf("first take = %v, %v; want a,b", got, err)
+	}
+	// The lost take: Redis moves c while the worker is busy with a and b.
+	if err := r.Do(ctx, r.B().Lmove().Source(c.Keys().Queue()).Destination(c.Keys().Processing("w")).Right().Left().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	left, err := c.Done(ctx, "w", got, []string{redisq.AttemptKey("a"), redisq.AttemptKey("b")})
+	if err != nil || left != 1 {
+		t.Fatalf("done = %d, %v; want 1 item (c) left in the processing list", left, err)
+	}
+	got, err = c.Take(ctx, "w", 10, 0)
+	if err != nil || strings.Join(got, ",") != "c,d" {
+		t.Fatalf("second take = %v, %v; want the leftover c, then d", got, err)
+	}
+	// A take never hands over more than asked, oldest first.
+	got, err = c.Take(ctx, "w", 1, 0)
+	if err != nil || strings.Join(got, ",") != "c" {
+		t.Fatalf("take of 1 = %v, %v; want c", got, err)
+	}
+	// The same raw item twice (a producer that pushed it twice) is removed
+	// once per finished copy.
+	if left, err := c.Done(ctx, "w", []string{"c", "d"}, nil); err != nil || left != 0 {
+		t.Fatalf("done = %d, %v; want an empty processing list", left, err)
+	}
+	s, err := c.Stats(ctx)
+	if err != nil || s.Pending != 0 || s.InFlight != 0 || s.Workers != 1 {
+		t.Fatalf("stats = %+v, %v; want nothing pending or in flight, the taker registered", s, err)
+	}
+}

@@ -78,7 +78,9 @@ func (s *Store) stmts(ctx context.Context) (*insertStmts, error) {
 
 // SaveBatch stores b in one transaction; see storage.Store. A record that can
 // never be stored fails the whole batch, before anything is written, with an
-// error wrapping storage.ErrInvalid that names the record.
+// error wrapping storage.ErrInvalid that names the record; a failure of the
+// database itself (full or read-only disk, I/O error, lock timeout) wraps
+// storage.ErrUnavailable.
 func (s *Store) SaveBatch(ctx context.Context, b storage.Batch) (storage.SaveResult, error) {
 	if err := validateBatch(b); err != nil {
 		return storage.SaveResult{}, fmt.Errorf("sqlite: save batch: %w", err)
@@ -88,7 +90,7 @@ func (s *Store) SaveBatch(ctx context.Context, b storage.Batch) (storage.SaveRes
 	}
 	res, err := s.saveBatch(ctx, b)
 	if err != nil {
-		return storage.SaveResult{}, fmt.Errorf("sqlite: save batch: %w", err)
+		return storage.SaveResult{}, fmt.Errorf("sqlite: save batch: %w", classify(err))
 	}
 	return res, nil
 }
