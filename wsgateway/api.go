@@ -311,6 +311,9 @@ func (g *Gateway) logQuery(r *http.Request, u storage.User) (storage.LogQuery, e
 	if len(lq.Text) > 256 {
 		return lq, badRequest("q is longer than 256 bytes")
 	}
+	if strings.ContainsRune(lq.Text, 0) {
+		return lq, badRequest("q must not contain NUL characters")
+	}
 	if lv := strings.ToLower(q.Get("level")); lv != "" {
 		if !slices.Contains(protocol.Levels, lv) {
 			return lq, badRequest("level must be one of " + strings.Join(protocol.Levels, ", "))
@@ -407,15 +410,6 @@ func (g *Gateway) exportLogs(w http.ResponseWriter, r *http.Request, u storage.U
 			return nil // headers are sent; the truncated file is all we can do
 		}
 	}
-}
-
-// csvCell defuses spreadsheet formulas: a cell starting with = + - @ or a
-// control character is prefixed with a quote, as OWASP advises.
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // commandRequest is the body of POST /api/v1/devices/{id}/commands.

@@ -3,12 +3,14 @@ package wsgateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/storage"
@@ -187,5 +189,63 @@ func TestHTTPIngestIsRateLimitedPerDevice(t *testing.T) {
 	}
 	if n := len(e.queued()); n != 3 {
 		t.Fatalf("%d queued, want a, b and x", n)
+	}
+}
+
+// A NUL in q is a bad parameter (400 with a reason), never a 500 from the
+// store, in the list and in the export.
+func TestLogsSearchWithNULIsABadRequest(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	admin := e.addUser("root", storage.RoleAdmin)
+	for _, path := range []string{"/api/v1/logs?q=a%00b", "/api/v1/logs/export?format=csv&q=%00", "/api/v1/logs/export?q=x%00"} {
+		status, body := e.get(admin, path)
+		if status != 400 || !strings.Contains(body, `"bad_request"`) || !strings.Contains(body, "NUL") {
+			t.Errorf("%s: %d %s, want 400 bad_request naming the NUL", path, status, body)
+		}
+	}
+}
+
+// What a spreadsheet opens from the CSV export never starts a formula: every
+// trigger, after leading spaces, in every device-controlled column.
+func TestCSVExportDefusesFormulas(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	e.addDevice("d1", "g")
+	admin := e.addUser("root", storage.RoleAdmin)
+	now := time.Now().UnixMilli()
+	hostile := []string{"=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "\n=1", "  =1", "＝1", "＋1", "－1", "＠1", "\u3000=1"}
+	for i, m := range hostile {
+		e.saveLogs(storage.LogEntry{Device: "d1", ID: "h" + itoa(int64(i)), TS: now + int64(i), ReceivedAt: now,
+			Level: "info", Message: m, Fields: json.RawMessage(`{"k":1}`)})
+	}
+	e.saveLogs(storage.LogEntry{Device: "d1", ID: "=cmd", TS: now - 1, ReceivedAt: now, Level: "info", Message: "plain"})
+	status, body := e.get(admin, "/api/v1/logs/export?format=csv")
+	if status != 200 {
+		t.Fatalf("csv export: %d %s", status, body)
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatalf("csv export does not parse: %v", err)
+	}
+	if len(rows) != len(hostile)+2 {
+		t.Fatalf("%d rows, want header + %d", len(rows), len(hostile)+1)
+	}
+	got := map[string]bool{}
+	for _, row := range rows[1:] {
+		for _, cell := range row {
+			first, _ := utf8.DecodeRuneInString(strings.TrimLeft(cell, " \u3000"))
+			if strings.ContainsRune("=+-@\t\r\n＝＋－＠", first) {
+				t.Errorf("cell %q starts a formula", cell)
+			}
+		}
+		got[row[5]] = true
+	}
+	for _, m := range append(hostile, "plain") {
+		want := "'" + m
+		if m == "plain" {
+			want = m
+		}
+		if !got[want] {
+			t.Errorf("message %q: want the cell %q, cells %v", m, want, got)
+		}
 	}
 }

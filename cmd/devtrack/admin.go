@@ -243,15 +243,3 @@ func newQueueCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(stats, dead)
 	return cmd
 }
-
-// safe makes device-provided text harmless on a terminal: control characters
-// (escape sequences included) are shown quoted.
-func safe(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			q := fmt.Sprintf("%q", s)
-			return q[1 : len(q)-1]
-		}
-	}
-	return s
-}

@@ -233,6 +233,12 @@ func floatPtr(v sql.NullFloat64) *float64 {
 // quotes doubled), so operators, column filters, prefixes and SQL in the text
 // are plain words, never syntax. Words without a letter or digit hold no
 // token for the unicode61 tokenizer and are dropped; "" means no word is left.
+//
+// FTS5 reads the query as a C string, so a NUL would end it inside a quoted
+// word ("unterminated string"). The tokenizer treats NUL as a separator
+// anyway, so a NUL inside a word becomes a space: "a\x00b" is the phrase
+// "a b", which is what the message "a\x00b" is indexed as. FuzzLogsText
+// checks the result against SQLite itself.
 func ftsQuery(text string) string {
 	var b strings.Builder
 	for _, word := range strings.Fields(text) {
@@ -243,11 +249,14 @@ func ftsQuery(text string) string {
 			b.WriteByte(' ')
 		}
 		b.WriteByte('"')
-		b.WriteString(strings.ReplaceAll(word, `"`, `""`))
+		b.WriteString(ftsEscaper.Replace(word))
 		b.WriteByte('"')
 	}
 	return b.String()
 }
+
+// ftsEscaper makes a word safe inside an FTS5 string.
+var ftsEscaper = strings.NewReplacer(`"`, `""`, "\x00", " ")
 
 // isTokenChar reports whether the unicode61 tokenizer keeps r in a token.
 func isTokenChar(r rune) bool {

@@ -15,7 +15,7 @@ import (
 	"github.com/devtrack/devtrack/storage/storagetest"
 )
 
-func openTemp(t *testing.T, path string) *Store {
+func openTemp(t testing.TB, path string) *Store {
 	t.Helper()
 	st, err := Open(context.Background(), path, nil)
 	if err != nil {
@@ -201,12 +201,42 @@ func TestFTSQuery(t *testing.T) {
 		{"-- ; * ()", ""},
 		{"", ""},
 		{"日本 ü", `"日本" "ü"`},
+		{"a\x00b", `"a b"`},
+		{"engine\x00", `"engine "`},
+		{"\x00", ""},
+		{"\xffengine", "\"\xffengine\""},
 	}
 	for _, tc := range tests {
 		if got := ftsQuery(tc.text); got != tc.want {
 			t.Errorf("ftsQuery(%q) = %s, want %s", tc.text, got, tc.want)
 		}
 	}
+}
+
+// FuzzLogsText searches a real store with arbitrary text: whatever the text,
+// the query builder must hand SQLite a valid FTS5 query (no error, no 500 in
+// the API) and never change what is stored.
+func FuzzLogsText(f *testing.F) {
+	for _, s := range []string{"engine", "a\x00b", `"`, `"a" OR "b`, "\xff\xfe", "NEAR(a b", "x*", "^y", "日本\x00語"} {
+		f.Add(s)
+	}
+	ctx := context.Background()
+	st := openTemp(f, filepath.Join(f.TempDir(), "devtrack.db"))
+	if err := st.Migrate(ctx); err != nil {
+		f.Fatal(err)
+	}
+	logs := []storage.LogEntry{
+		{Device: "d1", ID: "1", TS: 1, ReceivedAt: 1, Level: "info", Message: "engine started"},
+		{Device: "d1", ID: "2", TS: 2, ReceivedAt: 2, Level: "warn", Message: "a\x00b \"quoted\" 日本語"},
+	}
+	if _, err := st.SaveBatch(ctx, storage.Batch{Logs: logs}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if _, _, err := st.Logs(ctx, storage.LogQuery{Text: text, Limit: 10}); err != nil {
+			t.Fatalf("Logs(Text %q) [fts %q]: %v", text, ftsQuery(text), err)
+		}
+	})
 }
 
 func TestCursorRoundTrip(t *testing.T) {

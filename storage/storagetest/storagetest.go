@@ -443,6 +443,7 @@ func testLogsHostileText(t *testing.T, st storage.Store) {
 		`"; DROP TABLE logs; --`, `' OR 1=1 --`, `a OR b*`, `"unbalanced`, `(`, `)`, `*`, `-`, `--`, `^x`,
 		`NEAR(a b)`, `message:engine`, `engine AND`, `NOT engine`, `{message}: x`, `%_\`, `""`, `'`,
 		"\x00", `a"b`, `+engine -battery`, `<script>`, "日本 engine", `\"`,
+		"engine\x00", "a\x00b", "\"\x00\"", "日本\x00語", "\xff\xfeengine",
 	}
 	for _, text := range texts {
 		if _, _, err := st.Logs(ctx, storage.LogQuery{Text: text}); err != nil {
