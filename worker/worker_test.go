@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,4 +347,105 @@ func TestStopReleasesNothingAndExitsCleanly(t *testing.T) {
 	if s.Workers != 0 || s.InFlight != 0 {
 		t.Fatalf("after stop: %+v; want no worker registered and nothing in flight", s)
 	}
+}
+
+// openStoreIn opens a migrated SQLite store in dir, closed when the test ends.
+func openStoreIn(t *testing.T, dir string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "w.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// A full disk: the worker holds the items (none is dead-lettered or counted
+// against), reports the outage (Ready, the report in Redis that gateways
+// read) and stores everything once space comes back, without a restart.
+func TestFullDiskHoldsItemsUntilTheStoreWritesAgain(t *testing.T) {
+	dir := testutil.Tmpfs(t, "4m")
+	e := newEnv(t)
+	e.store = openStoreIn(t, dir)
+	ctx := context.Background()
+	filler := testutil.Fill(t, dir)
+	n := 0
+	pushN := func(k int) {
+		for range k {
+			e.push(item("d1", fmt.Sprintf("f%d", n), n))
+			n++
+		}
+	}
+	pushN(3000)
+	w, _ := e.start(worker.Config{MaxAttempts: 2, BatchSize: 200}, nil)
+
+	outage := func(want bool) func() bool {
+		return func() bool {
+			o, err := e.rdb.CurrentStoreOutage(ctx)
+			return err == nil && (o != nil) == want && (w.Ready(ctx) != nil) == want
+		}
+	}
+	checkFor(t, 20*time.Second, "the outage reported by Ready and in Redis", outage(true))
+	if s := e.stats(); s.Dead != 0 {
+		t.Fatalf("full disk: %d items dead-lettered", s.Dead)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 30*time.Second, "all 3000 stored after space came back", func() bool { return len(e.stored("d1")) == 3000 })
+	checkFor(t, 5*time.Second, "the outage cleared", outage(false))
+	for id, c := range e.stored("d1") {
+		if c != 1 {
+			t.Fatalf("%s stored %d times", id, c)
+		}
+	}
+	checkFor(t, 5*time.Second, "queue drained, nothing dead", func() bool {
+		s := e.stats()
+		return s.Pending == 0 && s.InFlight == 0 && s.Dead == 0
+	})
+}
+
+// Redis freezes (SIGSTOP) again and again while the worker drains a
+// backlog, with a Redis timeout shorter than the stall, so that takes and
+// finishes time out while Redis still runs them later. Every item is stored
+// exactly once and the queue ends empty.
+func TestRedisStallsDuringABacklogLoseNothing(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	rdb, err := redisq.Open(ctx, srv.Addr(), "devtrack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rdb.Close)
+	e := &env{t: t, rdb: rdb, store: openStoreIn(t, t.TempDir())}
+	const total = 20000
+	var items [][]byte
+	for i := range total {
+		items = append(items, item("d1", fmt.Sprintf("s%d", i), i))
+		if len(items) == 1000 {
+			e.push(items...)
+			items = items[:0]
+		}
+	}
+	w, _ := e.start(worker.Config{BatchSize: 100, RedisTimeout: 300 * time.Millisecond, HeartbeatTTL: 30 * time.Second}, nil)
+	for round := range 4 {
+		before := w.Stats().Stored
+		checkFor(t, 20*time.Second, "the worker draining", func() bool { return w.Stats().Stored > before })
+		srv.Pause()
+		time.Sleep(time.Duration(700+300*round) * time.Millisecond) // the stall itself
+		srv.Resume()
+	}
+	checkFor(t, 60*time.Second, "all stored", func() bool { return len(e.stored("d1")) == total })
+	for id, c := range e.stored("d1") {
+		if c != 1 {
+			t.Fatalf("%s stored %d times", id, c)
+		}
+	}
+	checkFor(t, 10*time.Second, "queue drained, nothing dead", func() bool {
+		s := e.stats()
+		return s.Pending == 0 && s.InFlight == 0 && s.Dead == 0
+	})
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"MigrateTwice", testMigrateTwice},
 		{"SaveBatchIdempotent", testSaveBatchIdempotent},
 		{"SaveBatchInvalid", testSaveBatchInvalid},
+		{"CheckWrite", testCheckWrite},
 		{"RoundTrip", testRoundTrip},
 		{"LocationsPages", testLocationsPages},
 		{"LocationsRange", testLocationsRange},
@@ -240,6 +241,25 @@ func testSaveBatchInvalid(t *testing.T, st storage.Store) {
 	// Nothing of a refused batch was stored.
 	if got := allLocations(t, st, storage.LocationQuery{Device: "d1"}); len(got) != 0 {
 		t.Errorf("refused batches left %d locations: %+v", len(got), got)
+	}
+}
+
+// CheckWrite succeeds on a healthy store, again and again, and leaves the
+// archive as it was.
+func testCheckWrite(t *testing.T, st storage.Store) {
+	ctx := context.Background()
+	for range 3 {
+		if err := st.CheckWrite(ctx); err != nil {
+			t.Fatalf("CheckWrite: %v", err)
+		}
+	}
+	if got := allLocations(t, st, storage.LocationQuery{Device: "d1", Limit: 100}); len(got) != 0 {
+		t.Fatalf("CheckWrite left %d locations", len(got))
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := st.CheckWrite(cctx); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("CheckWrite on a cancelled context: %v; want ErrUnavailable", err)
 	}
 }
 
