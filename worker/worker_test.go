@@ -409,8 +409,9 @@ func TestFullDiskHoldsItemsUntilTheStoreWritesAgain(t *testing.T) {
 }
 
 // Redis freezes (SIGSTOP) again and again while the worker drains a
-// backlog, with a Redis timeout shorter than the stall, so that takes and
-// finishes time out while Redis still runs them later. Every item is stored
+// backlog, longer than the Redis timeout and the client's connection write
+// timeout (2 s), so that takes and finishes fail while Redis still runs them
+// once it wakes up. Every item is stored
 // exactly once and the queue ends empty.
 func TestRedisStallsDuringABacklogLoseNothing(t *testing.T) {
 	ctx := context.Background()
@@ -431,11 +432,11 @@ func TestRedisStallsDuringABacklogLoseNothing(t *testing.T) {
 		}
 	}
 	w, _ := e.start(worker.Config{BatchSize: 100, RedisTimeout: 300 * time.Millisecond, HeartbeatTTL: 30 * time.Second}, nil)
-	for round := range 4 {
+	for round := range 3 {
 		before := w.Stats().Stored
 		checkFor(t, 20*time.Second, "the worker draining", func() bool { return w.Stats().Stored > before })
 		srv.Pause()
-		time.Sleep(time.Duration(700+300*round) * time.Millisecond) // the stall itself
+		time.Sleep(time.Duration(2500+1500*round) * time.Millisecond) // the stall itself
 		srv.Resume()
 	}
 	checkFor(t, 60*time.Second, "all stored", func() bool { return len(e.stored("d1")) == total })
