@@ -30,7 +30,7 @@ func (g *Gateway) replaceRemote(device, oldLink string) {
 		return
 	}
 	b, _ := json.Marshal(control{Type: "kick", Device: device, Link: oldLink})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RedisTimeout)
 	defer cancel()
 	if err := g.presence.PublishGateway(ctx, gw, b); err != nil {
 		g.log.Warn("kick older connection", zap.String("device", device), zap.String("other_gateway", gw), zap.Error(err))
@@ -85,7 +85,7 @@ func (g *Gateway) heartbeatLoop(ctx context.Context) {
 // the other instances of this gateway's id. It reports whether the sweep
 // succeeded.
 func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
-	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	c, cancel := context.WithTimeout(ctx, g.cfg.RedisTimeout)
 	defer cancel()
 	existed, err := g.presence.GatewayHeartbeat(c, g.instance, g.cfg.HeartbeatTTL)
 	if err != nil {
@@ -111,6 +111,16 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 	g.ingest.prune(time.Now())
 	g.logins.prune(time.Now())
 	g.addrs.prune(time.Now())
+	for dev, link := range g.orphans.take() {
+		removed, err := g.presence.DeleteLink(c, dev, link)
+		if err != nil {
+			g.orphans.putBack(dev, link)
+			continue
+		}
+		if removed {
+			g.presenceChanged(dev, false)
+		}
+	}
 	var gone func(string) bool
 	var prior []string
 	if predecessors {
@@ -201,16 +211,21 @@ func (g *Gateway) pingLoop(ctx context.Context) {
 	}
 }
 
-// commandResult publishes a device's command result on its live channel.
-func (g *Gateway) commandResult(device string, res protocol.CommandResult) {
-	payload, _ := json.Marshal(struct {
-		protocol.CommandResult
-		Device string `json:"device"`
-	}{res, device})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+// commandResults publishes a device's command results on its live channel,
+// giving up at deadline.
+func (g *Gateway) commandResults(deadline time.Time, device string, results []protocol.CommandResult) {
+	msgs := make([]redisq.LiveMessage, len(results))
+	now := time.Now().UnixMilli()
+	for i, res := range results {
+		payload, _ := json.Marshal(struct {
+			protocol.CommandResult
+			Device string `json:"device"`
+		}{res, device})
+		msgs[i] = redisq.LiveMessage{Device: device, Payload: payload, ReceivedAt: now}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	msg := redisq.LiveMessage{Device: device, Payload: payload, ReceivedAt: time.Now().UnixMilli()}
-	if err := g.presence.PublishLive(ctx, []redisq.LiveMessage{msg}); err != nil {
-		g.log.Warn("publish command result", zap.String("device", device), zap.Error(err))
+	if err := g.presence.PublishLive(ctx, msgs); err != nil {
+		g.log.Warn("publish command results", zap.String("device", device), zap.Int("results", len(msgs)), zap.Error(err))
 	}
 }

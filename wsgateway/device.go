@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -32,8 +33,15 @@ var deviceUpgrader = websocket.Upgrader{
 
 var connSeq atomic.Uint64
 
-// deviceConn is one device's WebSocket. Its reader goroutine reads, validates,
-// pushes and acks; writes from anywhere go through send, one at a time.
+// deviceConn is one device's WebSocket. Its reader goroutine reads,
+// validates and answers at once what needs no Redis (pongs, refusals); good
+// frames go to the connection's pusher, which puts everything that arrived
+// while its previous push was in flight on the ingest list in one LPUSH and
+// acks it. So the reader never waits for Redis: a frame's push deadline
+// counts from its arrival (PushTimeout), not from when the frames ahead of
+// it were answered, and during a Redis stall every frame is answered within
+// PushTimeout. The pusher goroutine exists only while there is something to
+// push. Writes from anywhere go through send, one at a time.
 type deviceConn struct {
 	g       *Gateway
 	ws      *websocket.Conn
@@ -44,7 +52,27 @@ type deviceConn struct {
 
 	wmu       sync.Mutex // one writer at a time
 	closeOnce sync.Once
+
+	pmu     sync.Mutex
+	pending []pendingPush // waiting for the pusher, oldest first
+	queued  int           // items and results in pending
+	pushing bool          // the pusher goroutine runs
+	tasks   sync.WaitGroup
 }
+
+// pendingPush is what one message brought: items stamped and encoded for
+// the ingest list, and command results to publish.
+type pendingPush struct {
+	at      time.Time
+	raws    [][]byte
+	ids     []string
+	results []protocol.CommandResult
+}
+
+// maxPendingPerConn bounds what a connection may have waiting for Redis;
+// beyond it frames are refused as unavailable at once. The rate limit keeps
+// a well-behaved device far below it (PushTimeout x FrameRate + FrameBurst).
+const maxPendingPerConn = 4 * protocol.DefaultMaxBatch
 
 // authDevice resolves the request's device token. It writes the error
 // response (401, or 503 when the store fails) and returns false when refused.
@@ -105,7 +133,13 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 		g.replaceRemote(dev.ID, old)
 	}
 	devicesConnected.Inc()
-	c.g.presenceChanged(dev.ID, true)
+	// Published beside the reader, which must not wait for Redis; the
+	// offline event at close waits for it (tasks), so the order holds.
+	c.tasks.Add(1)
+	go func() {
+		defer c.tasks.Done()
+		c.g.presenceChanged(dev.ID, true)
+	}()
 	c.log.Debug("device connected", zap.String("link", c.link))
 	c.readLoop()
 }
@@ -115,6 +149,7 @@ func (c *deviceConn) readLoop() {
 	g := c.g
 	defer func() {
 		c.close(websocket.CloseNormalClosure, "")
+		c.tasks.Wait() // the pusher ends within PushTimeout
 		c.dropLink()
 		g.conns.remove(c)
 		devicesConnected.Dec()
@@ -156,8 +191,8 @@ func (c *deviceConn) readLoop() {
 	}
 }
 
-// handle processes one message: refuses what is bad, pushes what is good,
-// and acks it once Redis confirmed.
+// handle processes one message: refuses what is bad at once, and hands what
+// is good to the pusher, which acks it once Redis confirmed.
 func (c *deviceConn) handle(data []byte) {
 	g := c.g
 	now := time.Now()
@@ -165,27 +200,93 @@ func (c *deviceConn) handle(data []byte) {
 	for range p.Pings {
 		c.send(map[string]string{"type": protocol.TypePong})
 	}
-	for _, res := range p.Results {
-		g.commandResult(c.device.ID, res)
-	}
 	for _, fe := range p.Errors {
 		framesRefused.WithLabelValues(fe.Code).Inc()
 		c.send(fe.Frame())
 	}
-	if len(p.Items) == 0 {
-		return
-	}
-	if !c.limiter.AllowN(now, len(p.Items)) {
+	if len(p.Items) > 0 && !c.limiter.AllowN(now, len(p.Items)) {
 		c.refuseAll(p.Items, protocol.CodeRateLimited, "over "+strconv.FormatFloat(g.cfg.FrameRate, 'f', -1, 64)+" frames/s; retry later")
+		p.Items = nil
+	}
+	if len(p.Items) == 0 && len(p.Results) == 0 {
 		return
 	}
-	ids, err := g.push(c.device.ID, p.Items, now)
-	if err != nil {
-		c.log.Warn("push to ingest list", zap.Error(err))
+	pp := pendingPush{at: now, results: p.Results}
+	if len(p.Items) > 0 {
+		var err error
+		if pp.raws, pp.ids, err = g.stamp(c.device.ID, p.Items, now); err != nil {
+			c.log.Error("encode queue items", zap.Error(err))
+			c.refuseAll(p.Items, protocol.CodeInternal, "cannot encode the frame")
+			return
+		}
+	}
+	if !c.enqueue(pp) {
 		c.refuseAll(p.Items, protocol.CodeUnavailable, "ingest list unavailable; retry later")
-		return
 	}
-	c.send(protocol.Ack{Type: protocol.TypeAck, IDs: ids})
+}
+
+// enqueue hands pp to the pusher, starting it if it is not running. It
+// reports false when too much is waiting for Redis already.
+func (c *deviceConn) enqueue(pp pendingPush) bool {
+	n := len(pp.raws) + len(pp.results)
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.queued > 0 && c.queued+n > maxPendingPerConn {
+		return false
+	}
+	c.pending = append(c.pending, pp)
+	c.queued += n
+	if !c.pushing {
+		c.pushing = true
+		c.tasks.Add(1)
+		go c.pushLoop()
+	}
+	return true
+}
+
+// pushLoop pushes what is pending, one LPUSH per round for everything that
+// arrived meanwhile, until nothing is left. Each round's deadline is its
+// oldest frame's arrival plus PushTimeout.
+func (c *deviceConn) pushLoop() {
+	defer c.tasks.Done()
+	g := c.g
+	for {
+		c.pmu.Lock()
+		round := c.pending
+		c.pending, c.queued = nil, 0
+		if len(round) == 0 {
+			c.pushing = false
+			c.pmu.Unlock()
+			return
+		}
+		c.pmu.Unlock()
+
+		deadline := round[0].at.Add(g.cfg.PushTimeout)
+		var raws [][]byte
+		var ids []string
+		var results []protocol.CommandResult
+		for _, pp := range round {
+			raws = append(raws, pp.raws...)
+			ids = append(ids, pp.ids...)
+			results = append(results, pp.results...)
+		}
+		if len(results) > 0 {
+			g.commandResults(deadline, c.device.ID, results)
+		}
+		if len(raws) == 0 {
+			continue
+		}
+		if err := g.pushRaw(deadline, raws); err != nil {
+			c.log.Warn("push to ingest list", zap.Int("frames", len(raws)), zap.Error(err))
+			framesRefused.WithLabelValues(protocol.CodeUnavailable).Add(float64(len(ids)))
+			for _, id := range ids {
+				c.send(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
+					Message: "ingest list unavailable; retry later"})
+			}
+			continue
+		}
+		c.send(protocol.Ack{Type: protocol.TypeAck, IDs: ids})
+	}
 }
 
 func (c *deviceConn) refuseAll(items []protocol.Item, code, msg string) {
@@ -195,9 +296,9 @@ func (c *deviceConn) refuseAll(items []protocol.Item, code, msg string) {
 	}
 }
 
-// push stamps the items with the device, receive time and gateway, puts them
-// on the ingest list in one LPUSH and returns their ids.
-func (g *Gateway) push(device string, items []protocol.Item, now time.Time) ([]string, error) {
+// stamp marks the items with the device, receive time and gateway and
+// encodes them for the ingest list; it returns them and their ids.
+func (g *Gateway) stamp(device string, items []protocol.Item, now time.Time) ([][]byte, []string, error) {
 	raws := make([][]byte, len(items))
 	ids := make([]string, len(items))
 	for i := range items {
@@ -208,20 +309,26 @@ func (g *Gateway) push(device string, items []protocol.Item, now time.Time) ([]s
 		it.Gateway = g.cfg.ID
 		raw, err := json.Marshal(it)
 		if err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("encode item %s: %w", it.ID, err)
 		}
 		raws[i] = raw
 		ids[i] = it.ID
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.PushTimeout)
+	return raws, ids, nil
+}
+
+// pushRaw puts encoded items on the ingest list in one LPUSH, giving up at
+// deadline.
+func (g *Gateway) pushRaw(deadline time.Time, raws [][]byte) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	start := time.Now()
 	if err := g.queue.Push(ctx, raws...); err != nil {
-		return nil, err
+		return fmt.Errorf("push %d items: %w", len(raws), err)
 	}
 	pushSeconds.Observe(time.Since(start).Seconds())
-	framesAccepted.Add(float64(len(items)))
-	return ids, nil
+	framesAccepted.Add(float64(len(raws)))
+	return nil
 }
 
 // send writes one JSON message. A failed write closes the connection; the
@@ -252,11 +359,14 @@ func (c *deviceConn) close(code int, reason string) {
 
 // dropLink removes the device's link if it still names this connection.
 func (c *deviceConn) dropLink() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.RedisTimeout)
 	defer cancel()
 	removed, err := c.g.presence.DeleteLink(ctx, c.device.ID, c.link)
 	if err != nil {
-		c.log.Warn("delete device link; the sweeper will", zap.Error(err))
+		// No other gateway would sweep it while this instance lives.
+		c.log.Warn("delete device link; retried at the next heartbeat", zap.Error(err))
+		c.g.orphans.add(c.device.ID, c.link)
+		return
 	}
 	if removed {
 		// Only the device's current connection going away makes it offline.
@@ -266,7 +376,7 @@ func (c *deviceConn) dropLink() {
 
 // presenceChanged publishes a device's coming or going to its live viewers.
 func (g *Gateway) presenceChanged(device string, online bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RedisTimeout)
 	defer cancel()
 	if err := g.presence.PublishPresence(ctx, device, online); err != nil {
 		g.log.Warn("publish presence", zap.String("device", device), zap.Error(err))

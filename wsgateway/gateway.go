@@ -97,8 +97,14 @@ type Config struct {
 	// UpdateInterval is the reporting interval advised to HTTP clients. Default 10 s.
 	UpdateInterval time.Duration
 	// PushTimeout bounds the wait for Redis before a frame is refused as
-	// unavailable. Default 1.5 s (the contract asks for an answer within 2 s).
+	// unavailable, counted from the frame's arrival. Default 1.5 s (the
+	// contract asks for an answer within 2 s).
 	PushTimeout time.Duration
+	// RedisTimeout bounds every other Redis call made without a deadline of
+	// its own (API reads, links at the handshake, presence, sessions), so
+	// that a stalled Redis gives a 503 or an offline view in time rather
+	// than a hung request. Default 1.5 s.
+	RedisTimeout time.Duration
 	// PingPeriod is how often the gateway pings a device; a device silent for
 	// PongWait is disconnected. Defaults 25 s and 60 s.
 	PingPeriod time.Duration
@@ -170,6 +176,9 @@ func (c *Config) setDefaults() error {
 	if c.PushTimeout <= 0 {
 		c.PushTimeout = 1500 * time.Millisecond
 	}
+	if c.RedisTimeout <= 0 {
+		c.RedisTimeout = 1500 * time.Millisecond
+	}
 	if c.PingPeriod <= 0 {
 		c.PingPeriod = 25 * time.Second
 	}
@@ -210,11 +219,12 @@ type Gateway struct {
 	log      *zap.Logger
 	mux      *http.ServeMux
 
-	conns  *registry
-	hub    *hub
-	ingest *keyedLimiters // per-device rate limits of HTTP ingest
-	logins *keyedLimiters // failed logins per user name
-	addrs  *keyedLimiters // failed logins per client address
+	conns   *registry
+	orphans orphanLinks // links left behind by a failed removal
+	hub     *hub
+	ingest  *keyedLimiters // per-device rate limits of HTTP ingest
+	logins  *keyedLimiters // failed logins per user name
+	addrs   *keyedLimiters // failed logins per client address
 
 	// bg is the context of every goroutine the gateway starts besides the
 	// request handlers (hub subscriptions, background loops); Serve cancels
@@ -238,8 +248,10 @@ func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, e
 		return nil, err
 	}
 	instance := redisq.NewInstance(cfg.ID)
-	g := &Gateway{cfg: cfg, instance: instance, queue: q, presence: p, store: s,
-		log: log.With(zap.String("gateway", cfg.ID), zap.String("instance", instance)), conns: newRegistry(),
+	g := &Gateway{cfg: cfg, instance: instance, store: s,
+		queue:    boundedQueue{q, cfg.RedisTimeout},
+		presence: boundedPresence{p, cfg.RedisTimeout},
+		log:      log.With(zap.String("gateway", cfg.ID), zap.String("instance", instance)), conns: newRegistry(),
 		ingest: newKeyedLimiters(cfg.FrameRate, cfg.FrameBurst),
 		logins: newKeyedLimiters(1.0/6, 10), // 10 wrong passwords, then one try per 6 s
 		addrs:  newKeyedLimiters(1, 50)}     // a password sprayer from one address
@@ -368,7 +380,7 @@ func (g *Gateway) routes() {
 }
 
 func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RedisTimeout)
 	defer cancel()
 	if err := g.presence.Ping(ctx); err != nil {
 		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "redis: "+err.Error())

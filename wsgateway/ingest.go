@@ -24,6 +24,7 @@ type ingestResponse struct {
 
 // serveIngest accepts one frame, a batch frame or a JSON array of frames.
 func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	dev, ok := g.authDevice(w, r)
 	if !ok {
 		return
@@ -43,8 +44,8 @@ func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
 	limits.MaxFrameBytes = int(min(g.cfg.MaxBodyBytes, math.MaxInt32))
 	now := time.Now()
 	p := limits.Parse(body, now, nil)
-	for _, res := range p.Results {
-		g.commandResult(dev.ID, res)
+	if len(p.Results) > 0 {
+		g.commandResults(arrived.Add(g.cfg.PushTimeout), dev.ID, p.Results)
 	}
 	resp := ingestResponse{IDs: []string{}, UpdateIntervalS: int(g.cfg.UpdateInterval / time.Second)}
 	for _, fe := range p.Errors {
@@ -73,7 +74,10 @@ func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
 			"over "+strconv.FormatFloat(g.cfg.FrameRate, 'f', -1, 64)+" frames/s for this device; retry later with the same ids")
 		return
 	}
-	ids, err := g.push(dev.ID, p.Items, now)
+	raws, ids, err := g.stamp(dev.ID, p.Items, now)
+	if err == nil {
+		err = g.pushRaw(arrived.Add(g.cfg.PushTimeout), raws)
+	}
 	if err != nil {
 		g.log.Warn("push to ingest list", zap.String("device", dev.ID), zap.Error(err))
 		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "ingest list unavailable; retry later")

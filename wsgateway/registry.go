@@ -88,3 +88,42 @@ func (r *registry) wait(ctx context.Context) {
 	case <-ctx.Done():
 	}
 }
+
+// orphanLinks are links of this instance whose connection is gone but whose
+// removal failed (Redis was unreachable). No other gateway sweeps them while
+// this instance's heartbeat lives, so the heartbeat loop retries them.
+type orphanLinks struct {
+	mu sync.Mutex
+	m  map[string]string // device -> link
+}
+
+func (o *orphanLinks) add(device, link string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = map[string]string{}
+	}
+	o.m[device] = link
+}
+
+// putBack re-adds an orphan whose removal failed again, unless a newer one
+// of the device was added meanwhile.
+func (o *orphanLinks) putBack(device, link string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = map[string]string{}
+	}
+	if _, ok := o.m[device]; !ok {
+		o.m[device] = link
+	}
+}
+
+// take returns the orphans and forgets them; putBack what fails again.
+func (o *orphanLinks) take() map[string]string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := o.m
+	o.m = nil
+	return m
+}

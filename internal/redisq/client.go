@@ -82,7 +82,12 @@ func Open(ctx context.Context, addr, prefix string) (*Client, error) {
 		return nil, err
 	}
 	opt.DisableCache = true
-	opt.Dialer.Timeout = 2 * time.Second
+	// rueidis makes every caller that needs a new connection wait for the
+	// one dial in progress, whatever the callers' own deadlines: a
+	// subscription redialing without a deadline would hold a request with a
+	// 1.5 s deadline for the whole dial timeout. Keep it below the
+	// gateway's answer budget (2 s for a frame or a request during a stall).
+	opt.Dialer.Timeout = time.Second
 	opt.ConnWriteTimeout = 2 * time.Second
 	opt.ClientName = "devtrack"
 	rdb, err := rueidis.NewClient(opt)
