@@ -31,10 +31,18 @@ func (c *Cluster) Verify(r *Result, faultEnd time.Time, timeout time.Duration, f
 	var rows map[string]int
 	var emptySince time.Time
 	lastScan := time.Time{}
+	// stuck: the queue has not moved for this long (a worker that cannot
+	// store); waiting out the whole timeout would only slow the suite.
+	const stuckAfter = 20 * time.Second
+	lastQ, movedAt := QueueStats{Pending: -1}, time.Now()
 	deadline := faultEnd.Add(timeout)
 	for {
 		q, qerr := c.Queue()
 		drained := qerr == nil && q.Pending == 0 && q.InFlight == 0
+		if qerr == nil && (q.Pending != lastQ.Pending || q.InFlight != lastQ.InFlight) {
+			lastQ, movedAt = q, time.Now()
+		}
+		stuck := !drained && time.Since(movedAt) > stuckAfter
 		if drained && emptySince.IsZero() {
 			emptySince = time.Now()
 		} else if !drained {
@@ -54,7 +62,10 @@ func (c *Cluster) Verify(r *Result, faultEnd time.Time, timeout time.Duration, f
 				r.Note("scan: %v", err)
 			}
 		}
-		if time.Now().After(deadline) || (!emptySince.IsZero() && time.Since(emptySince) > settle) {
+		if time.Now().After(deadline) || stuck || (!emptySince.IsZero() && time.Since(emptySince) > settle) {
+			if stuck {
+				r.Note("queue stuck for %s", stuckAfter)
+			}
 			if qerr != nil {
 				r.Note("queue: %v", qerr)
 			} else {
