@@ -126,7 +126,7 @@ func runDemo(cmd *cobra.Command, g *globals, dc demoConfig) error {
 	if err != nil {
 		return err
 	}
-	gw, err := wsgateway.New(wsgateway.Config{ID: "demo-gateway", Tiles: dc.tiles}, rdb, rdb, store, log)
+	gw, err := wsgateway.New(wsgateway.Config{ID: "demo-gateway", Tiles: dc.tiles, StoreHealth: storeOutageCheck(rdb)}, rdb, rdb, store, log)
 	if err != nil {
 		return err
 	}

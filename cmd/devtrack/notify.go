@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -37,25 +38,56 @@ func notifyReady(ctx context.Context, log *zap.Logger) {
 	}()
 }
 
-// serveMetrics serves /metrics on addr until ctx ends (for processes, like
-// the worker, that have no HTTP server of their own). Empty addr: no-op.
-func serveMetrics(ctx context.Context, addr string, log *zap.Logger) error {
+// serveMetrics serves /metrics, /healthz and /readyz on addr (for
+// processes, like the worker, that have no HTTP server of their own) until
+// stop is called; stop closes the listener and waits for the server to end.
+// /readyz answers 503 with the reason while ready returns an error. Empty
+// addr: nothing is served.
+func serveMetrics(addr string, ready func(context.Context) error, log *zap.Logger) (stop func(), err error) {
 	if addr == "" {
-		return nil
+		return func() {}, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return usagef("--metrics %s: %v", addr, err)
+		return nil, usagef("--metrics %s: %v", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok", "")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+			return
+		}
+		writeStatus(w, http.StatusOK, "ready", "")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("metrics server", zap.Error(err))
 		}
 	}()
-	context.AfterFunc(ctx, func() { _ = srv.Close() })
 	log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
-	return nil
+	return func() {
+		_ = srv.Close()
+		<-done
+	}, nil
+}
+
+// writeStatus writes {"status":...} and, when not empty, {"error":...}.
+func writeStatus(w http.ResponseWriter, code int, status, reason string) {
+	body := map[string]string{"status": status}
+	if reason != "" {
+		body["error"] = reason
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
 }

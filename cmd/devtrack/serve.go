@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/redisq"
 	"github.com/devtrack/devtrack/worker"
 	"github.com/devtrack/devtrack/wsgateway"
 	"github.com/spf13/cobra"
@@ -35,6 +38,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
+			cfg.StoreHealth = storeOutageCheck(rdb)
 			gw, err := wsgateway.New(cfg, rdb, rdb, store, log)
 			if err != nil {
 				return usageError{err}
@@ -60,6 +64,23 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Tiles, "tiles", wsgateway.DefaultTiles, "map tile URL template of the web UI ({z}/{x}/{y}, optional {s}); \"none\" for no tiles")
 	f.StringVar(&cfg.TilesAttribution, "tiles-attribution", "", "attribution shown for the tiles (default OpenStreetMap's with the default tiles)")
 	return cmd
+}
+
+// storeOutageCheck is the gateway's view of the store's health: the outage
+// a worker reports in Redis while it cannot write (the gateway only reads
+// the store, so its own queries cannot tell a full or read-only disk).
+func storeOutageCheck(rdb *redisq.Client) func(context.Context) error {
+	return func(ctx context.Context) error {
+		o, err := rdb.CurrentStoreOutage(ctx)
+		if err != nil {
+			return err
+		}
+		if o != nil {
+			return fmt.Errorf("worker %s reports since %s: %s", o.Worker,
+				time.UnixMilli(o.Since).UTC().Format(time.RFC3339), o.Error)
+		}
+		return nil
+	}
 }
 
 func newWorkerCmd(g *globals) *cobra.Command {
@@ -90,9 +111,11 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			if err := serveMetrics(ctx, metricsAddr, log); err != nil {
+			stopMetrics, err := serveMetrics(metricsAddr, w.Ready, log)
+			if err != nil {
 				return err
 			}
+			defer stopMetrics()
 			notifyReady(ctx, log)
 			// Run returns after SIGTERM once the batch in hand is stored;
 			// Redis and the store close after it (defers).
