@@ -450,3 +450,29 @@ func TestRedisStallsDuringABacklogLoseNothing(t *testing.T) {
 		return s.Pending == 0 && s.InFlight == 0 && s.Dead == 0
 	})
 }
+
+// SIGTERM during a store outage: the worker stops waiting at once, gives the
+// batch back to the queue (no attempt counted) and leaves.
+func TestStopDuringAStoreOutageReturnsTheBatchAndExits(t *testing.T) {
+	e := newEnv(t)
+	fs := &flakyStore{BatchStore: e.store}
+	fs.downFor.Store(1 << 30)
+	for i := range 20 {
+		e.push(item("d1", fmt.Sprintf("o%d", i), i))
+	}
+	w, stop := e.start(worker.Config{}, fs)
+	checkFor(t, 10*time.Second, "the outage seen", func() bool { return w.Ready(context.Background()) != nil })
+	start := time.Now()
+	stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("stop took %s during a store outage", took)
+	}
+	s := e.stats()
+	if s.Pending != 20 || s.InFlight != 0 || s.Dead != 0 || s.Workers != 0 {
+		t.Fatalf("after stop: %+v; want the 20 items back on the queue, nothing in flight or dead, no worker", s)
+	}
+	attempts, err := e.rdb.Attempts(context.Background(), []string{"d1\no0"})
+	if err != nil || attempts[0] != 0 {
+		t.Fatalf("attempts of o0 = %v, %v; want 0", attempts, err)
+	}
+}
