@@ -41,6 +41,9 @@ type Device struct {
 	Group     string `json:"group"`
 	CreatedAt int64  `json:"created_at"`           // Unix ms
 	RevokedAt int64  `json:"revoked_at,omitempty"` // Unix ms, 0 when active
+	// TokenRotatedAt is when the token was last replaced (RotateDeviceToken),
+	// Unix ms, 0 if never. It changes at every rotation.
+	TokenRotatedAt int64 `json:"token_rotated_at,omitempty"`
 }
 
 // User is an operator or admin of the web UI and the query API.
@@ -50,6 +53,10 @@ type User struct {
 	Role      string   `json:"role"`
 	Groups    []string `json:"groups"`
 	CreatedAt int64    `json:"created_at"`
+	// RevokedAt is when the API token was last replaced (RevokeUser), Unix
+	// ms, 0 if never. It changes at every revoke, so a gateway can tell a
+	// connection or session opened before it.
+	RevokedAt int64 `json:"revoked_at,omitempty"`
 }
 
 // Location is one archived position. Times are Unix milliseconds.
@@ -151,6 +158,13 @@ type Store interface {
 	RevokeDevice(ctx context.Context, id string) error
 	// RevokedSince lists devices revoked at or after sinceMS.
 	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
+	// RotateDeviceToken replaces the device's token hash, so the old token
+	// stops working at once, and sets TokenRotatedAt to now (later than its
+	// previous value). ErrNotFound if unknown, ErrRevoked if revoked.
+	RotateDeviceToken(ctx context.Context, id string, tokenHash []byte) (Device, error)
+	// DevicesRotatedSince lists the devices whose token was replaced at or
+	// after sinceMS, ordered by id.
+	DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]Device, error)
 
 	// AddUser creates a user with the hash of its API token and an optional
 	// password hash (nil for none). It returns the user with its id set.
@@ -158,6 +172,14 @@ type Store interface {
 	UserByTokenHash(ctx context.Context, tokenHash []byte) (User, error)
 	// UserByName returns the user and its password hash (nil if none).
 	UserByName(ctx context.Context, name string) (User, []byte, error)
+	// Users lists every user ordered by name.
+	Users(ctx context.Context) ([]User, error)
+	// RevokeUser replaces the user's API token hash, so the old token stops
+	// working at once, and sets RevokedAt to now (later than its previous
+	// value). The password is kept. ErrNotFound if unknown.
+	RevokeUser(ctx context.Context, name string, tokenHash []byte) (User, error)
+	// DeleteUser removes the user and its groups; ErrNotFound if unknown.
+	DeleteUser(ctx context.Context, name string) error
 
 	// Locations and Logs return one page, newest first, and the cursor of the
 	// next page ("" on the last page).

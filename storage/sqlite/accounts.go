@@ -11,18 +11,18 @@ import (
 	"github.com/devtrack/devtrack/storage"
 )
 
-const deviceColumns = `id, name, grp, created_at, revoked_at`
+const deviceColumns = `id, name, grp, created_at, revoked_at, token_rotated_at`
 
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
 func scanDevice(r scanner) (storage.Device, error) {
 	var d storage.Device
-	var revoked sql.NullInt64
-	if err := r.Scan(&d.ID, &d.Name, &d.Group, &d.CreatedAt, &revoked); err != nil {
+	var revoked, rotated sql.NullInt64
+	if err := r.Scan(&d.ID, &d.Name, &d.Group, &d.CreatedAt, &revoked, &rotated); err != nil {
 		return storage.Device{}, err
 	}
-	d.RevokedAt = revoked.Int64
+	d.RevokedAt, d.TokenRotatedAt = revoked.Int64, rotated.Int64
 	return d, nil
 }
 
@@ -215,7 +215,7 @@ func normGroups(groups []string) []string {
 	return slices.Compact(out)
 }
 
-const userColumns = `id, name, role, created_at, password_hash`
+const userColumns = `id, name, role, created_at, revoked_at, password_hash`
 
 // UserByTokenHash returns the user holding the API token.
 func (s *Store) UserByTokenHash(ctx context.Context, tokenHash []byte) (storage.User, error) {
@@ -239,10 +239,12 @@ func (s *Store) UserByName(ctx context.Context, name string) (storage.User, []by
 func (s *Store) user(ctx context.Context, query string, arg any) (storage.User, []byte, error) {
 	var u storage.User
 	var pw []byte
-	err := s.rdb.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &pw)
+	var revoked sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &pw)
 	if err != nil {
 		return storage.User{}, nil, notFound(err)
 	}
+	u.RevokedAt = revoked.Int64
 	rows, err := s.rdb.QueryContext(ctx, `SELECT grp FROM user_groups WHERE user_id = ? ORDER BY grp`, u.ID)
 	if err != nil {
 		return storage.User{}, nil, err
@@ -260,4 +262,122 @@ func (s *Store) user(ctx context.Context, query string, arg any) (storage.User, 
 		return storage.User{}, nil, err
 	}
 	return u, pw, nil
+}
+
+// nextStamp is the SQL of a "last replaced" time: now, or one more than the
+// previous value when that is not earlier (two rotations in one millisecond,
+// or a clock that stepped back), so that every rotation changes it.
+const nextStamp = `max(?, coalesce(%s, 0) + 1)`
+
+// RotateDeviceToken replaces the token hash of an active device.
+func (s *Store) RotateDeviceToken(ctx context.Context, id string, tokenHash []byte) (storage.Device, error) {
+	if len(tokenHash) == 0 {
+		return storage.Device{}, fmt.Errorf("sqlite: rotate device token %q: empty token hash: %w", id, storage.ErrInvalid)
+	}
+	d, err := scanDevice(s.wdb.QueryRowContext(ctx, `UPDATE devices
+		SET token_hash = ?, token_rotated_at = `+fmt.Sprintf(nextStamp, "token_rotated_at")+`
+		WHERE id = ? AND revoked_at IS NULL RETURNING `+deviceColumns, tokenHash, nowMS(), id))
+	if isConstraint(err) {
+		return storage.Device{}, fmt.Errorf("sqlite: rotate device token %q: token hash taken: %w", id, storage.ErrExists)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		// Unknown, or revoked: tell which.
+		if d, derr := s.Device(ctx, id); derr == nil && d.RevokedAt != 0 {
+			return storage.Device{}, fmt.Errorf("sqlite: rotate device token %q: %w", id, storage.ErrRevoked)
+		}
+		return storage.Device{}, fmt.Errorf("sqlite: rotate device token %q: %w", id, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Device{}, fmt.Errorf("sqlite: rotate device token %q: %w", id, err)
+	}
+	return d, nil
+}
+
+// DevicesRotatedSince lists the devices whose token was replaced at or after sinceMS.
+func (s *Store) DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]storage.Device, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices
+		WHERE token_rotated_at IS NOT NULL AND token_rotated_at >= ? ORDER BY id`, sinceMS)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: devices rotated since: %w", err)
+	}
+	defer rows.Close()
+	out := []storage.Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: devices rotated since: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: devices rotated since: %w", err)
+	}
+	return out, nil
+}
+
+// Users lists every user with its groups, ordered by name.
+func (s *Store) Users(ctx context.Context) ([]storage.User, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT u.id, u.name, u.role, u.created_at, u.revoked_at, g.grp
+		FROM users u LEFT JOIN user_groups g ON g.user_id = u.id ORDER BY u.name, g.grp`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: users: %w", err)
+	}
+	defer rows.Close()
+	out := []storage.User{}
+	for rows.Next() {
+		var u storage.User
+		var revoked sql.NullInt64
+		var grp sql.NullString
+		if err := rows.Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &grp); err != nil {
+			return nil, fmt.Errorf("sqlite: users: %w", err)
+		}
+		if n := len(out); n == 0 || out[n-1].ID != u.ID {
+			u.RevokedAt = revoked.Int64
+			u.Groups = []string{}
+			out = append(out, u)
+		}
+		if grp.Valid {
+			last := &out[len(out)-1]
+			last.Groups = append(last.Groups, grp.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: users: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeUser replaces the user's API token hash.
+func (s *Store) RevokeUser(ctx context.Context, name string, tokenHash []byte) (storage.User, error) {
+	if len(tokenHash) == 0 {
+		return storage.User{}, fmt.Errorf("sqlite: revoke user %q: empty token hash: %w", name, storage.ErrInvalid)
+	}
+	r, err := s.wdb.ExecContext(ctx, `UPDATE users SET token_hash = ?, revoked_at = `+fmt.Sprintf(nextStamp, "revoked_at")+`
+		WHERE name = ?`, tokenHash, nowMS(), name)
+	if isConstraint(err) {
+		return storage.User{}, fmt.Errorf("sqlite: revoke user %q: token hash taken: %w", name, storage.ErrExists)
+	}
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: revoke user %q: %w", name, err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return storage.User{}, fmt.Errorf("sqlite: revoke user %q: %w", name, storage.ErrNotFound)
+	}
+	u, _, err := s.UserByName(ctx, name)
+	if err != nil {
+		return storage.User{}, fmt.Errorf("sqlite: revoke user %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// DeleteUser removes the user; its groups go with it (ON DELETE CASCADE).
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
+	r, err := s.wdb.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete user %q: %w", name, err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: delete user %q: %w", name, storage.ErrNotFound)
+	}
+	return nil
 }

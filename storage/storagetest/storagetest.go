@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Devices", testDevices},
 		{"RevokeDevice", testRevokeDevice},
 		{"Users", testUsers},
+		{"RotateDeviceToken", testRotateDeviceToken},
+		{"UsersListRevokeDelete", testUsersListRevokeDelete},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -690,5 +692,120 @@ func testUsers(t *testing.T, st storage.Store) {
 	}
 	if _, err := st.AddUser(ctx, storage.User{Name: "alice", Role: storage.RoleAdmin}, token("alice2"), nil); !errors.Is(err, storage.ErrExists) {
 		t.Errorf("AddUser(duplicate name): err = %v, want ErrExists", err)
+	}
+}
+
+func testRotateDeviceToken(t *testing.T, st storage.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"d1", "d2", "gone"} {
+		if err := st.AddDevice(ctx, storage.Device{ID: id, Group: "g", CreatedAt: t0}, token(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.RevokeDevice(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().UnixMilli()
+	d, err := st.RotateDeviceToken(ctx, "d1", token("d1-new"))
+	if err != nil || d.ID != "d1" || d.TokenRotatedAt < before {
+		t.Fatalf("RotateDeviceToken(d1) = %+v, %v; want d1 rotated at or after %d", d, err, before)
+	}
+	if _, err := st.DeviceByTokenHash(ctx, token("d1")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("old token after rotation: err = %v, want ErrNotFound", err)
+	}
+	got, err := st.DeviceByTokenHash(ctx, token("d1-new"))
+	if err != nil || got.ID != "d1" || got.TokenRotatedAt != d.TokenRotatedAt {
+		t.Errorf("new token: %+v, %v; want d1 with TokenRotatedAt %d", got, err, d.TokenRotatedAt)
+	}
+	again, err := st.RotateDeviceToken(ctx, "d1", token("d1-newer"))
+	if err != nil || again.TokenRotatedAt <= d.TokenRotatedAt {
+		t.Errorf("second rotation: %+v, %v; want TokenRotatedAt after %d", again, err, d.TokenRotatedAt)
+	}
+	if _, err := st.RotateDeviceToken(ctx, "nope", token("x")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("RotateDeviceToken(unknown): err = %v, want ErrNotFound", err)
+	}
+	if _, err := st.RotateDeviceToken(ctx, "gone", token("y")); !errors.Is(err, storage.ErrRevoked) {
+		t.Errorf("RotateDeviceToken(revoked): err = %v, want ErrRevoked", err)
+	}
+	if _, err := st.RotateDeviceToken(ctx, "d1", token("d2")); !errors.Is(err, storage.ErrExists) {
+		t.Errorf("RotateDeviceToken(another device's token): err = %v, want ErrExists", err)
+	}
+	if _, err := st.DeviceByTokenHash(ctx, token("d2")); err != nil {
+		t.Errorf("d2 after a refused rotation onto its token: %v", err)
+	}
+	rotated, err := st.DevicesRotatedSince(ctx, before)
+	if err != nil || len(rotated) != 1 || rotated[0].ID != "d1" || rotated[0].TokenRotatedAt != again.TokenRotatedAt {
+		t.Errorf("DevicesRotatedSince(%d) = %+v, %v; want d1 alone", before, rotated, err)
+	}
+	if rotated, err := st.DevicesRotatedSince(ctx, again.TokenRotatedAt+60_000); err != nil || len(rotated) != 0 {
+		t.Errorf("DevicesRotatedSince(later) = %+v, %v; want none", rotated, err)
+	}
+}
+
+func testUsersListRevokeDelete(t *testing.T, st storage.Store) {
+	ctx := context.Background()
+	if us, err := st.Users(ctx); err != nil || len(us) != 0 {
+		t.Fatalf("Users() of an empty store = %+v, %v", us, err)
+	}
+	bob, err := st.AddUser(ctx, storage.User{Name: "bob", Role: storage.RoleOperator, Groups: []string{"b", "a"}, CreatedAt: t0}, token("bob"), []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	amy, err := st.AddUser(ctx, storage.User{Name: "amy", Role: storage.RoleAdmin, CreatedAt: t0}, token("amy"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := st.Users(ctx)
+	want := []storage.User{
+		{ID: amy.ID, Name: "amy", Role: storage.RoleAdmin, Groups: []string{}, CreatedAt: t0},
+		{ID: bob.ID, Name: "bob", Role: storage.RoleOperator, Groups: []string{"a", "b"}, CreatedAt: t0},
+	}
+	if diff := cmp.Diff(want, us, cmpOpts); err != nil || diff != "" {
+		t.Errorf("Users(): err %v (-want +got):\n%s", err, diff)
+	}
+
+	before := time.Now().UnixMilli()
+	u, err := st.RevokeUser(ctx, "bob", token("bob-new"))
+	if err != nil || u.ID != bob.ID || u.RevokedAt < before {
+		t.Fatalf("RevokeUser(bob) = %+v, %v; want bob revoked at or after %d", u, err, before)
+	}
+	if _, err := st.UserByTokenHash(ctx, token("bob")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("old token after revoke: err = %v, want ErrNotFound", err)
+	}
+	if got, err := st.UserByTokenHash(ctx, token("bob-new")); err != nil || got.Name != "bob" || got.RevokedAt != u.RevokedAt {
+		t.Errorf("new token: %+v, %v", got, err)
+	}
+	if _, pw, err := st.UserByName(ctx, "bob"); err != nil || string(pw) != "pw" {
+		t.Errorf("password after revoke: %q, %v; want it kept", pw, err)
+	}
+	again, err := st.RevokeUser(ctx, "bob", token("bob-newer"))
+	if err != nil || again.RevokedAt <= u.RevokedAt {
+		t.Errorf("second revoke: %+v, %v; want RevokedAt after %d", again, err, u.RevokedAt)
+	}
+	if _, err := st.RevokeUser(ctx, "nobody", token("x")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("RevokeUser(unknown): err = %v, want ErrNotFound", err)
+	}
+
+	if err := st.DeleteUser(ctx, "bob"); err != nil {
+		t.Fatalf("DeleteUser(bob): %v", err)
+	}
+	if err := st.DeleteUser(ctx, "bob"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("DeleteUser twice: err = %v, want ErrNotFound", err)
+	}
+	if _, err := st.UserByTokenHash(ctx, token("bob-newer")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("token of a deleted user: err = %v, want ErrNotFound", err)
+	}
+	if _, _, err := st.UserByName(ctx, "bob"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("UserByName(deleted): err = %v, want ErrNotFound", err)
+	}
+	if us, err := st.Users(ctx); err != nil || len(us) != 1 || us[0].Name != "amy" {
+		t.Errorf("Users() after delete = %+v, %v; want amy alone", us, err)
+	}
+	// The name is free again, with no group left over from before.
+	if _, err := st.AddUser(ctx, storage.User{Name: "bob", Role: storage.RoleOperator, CreatedAt: t0}, token("bob-2"), nil); err != nil {
+		t.Fatalf("AddUser(bob) after delete: %v", err)
+	}
+	if u, _, err := st.UserByName(ctx, "bob"); err != nil || len(u.Groups) != 0 || u.RevokedAt != 0 {
+		t.Errorf("re-added bob = %+v, %v; want no groups, never revoked", u, err)
 	}
 }
