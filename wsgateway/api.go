@@ -86,6 +86,7 @@ func (g *Gateway) authUser(r *http.Request) (storage.User, error) {
 	if err != nil {
 		return storage.User{}, &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "cannot check the token now"}
 	}
+	authenticated(r) // the connection leaves the unauthenticated pool (admit.go)
 	return u, nil
 }
 
@@ -108,6 +109,7 @@ func (g *Gateway) sessionUser(r *http.Request) (storage.User, error) {
 	if err != nil {
 		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session user is gone"}
 	}
+	authenticated(r)
 	return u, nil
 }
 

@@ -87,6 +87,7 @@ func (g *Gateway) authDevice(w http.ResponseWriter, r *http.Request) (storage.De
 	d, err := g.store.DeviceByTokenHash(ctx, token.Hash(tok))
 	switch {
 	case err == nil:
+		authenticated(r)
 		return d, true
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrRevoked):
 		authFailures.Inc()

@@ -119,6 +119,25 @@ type Config struct {
 	RevokePoll time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 10 s.
 	ShutdownTimeout time.Duration
+	// HeaderTimeout bounds the reading of a request's head, BodyTimeout of
+	// its body (set per request: a WebSocket or a streamed export is not cut
+	// by it), IdleTimeout a keep-alive connection between requests.
+	// Defaults 10 s, 10 s and 60 s.
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	IdleTimeout   time.Duration
+	// MaxConns caps the open connections of the listener (authenticated or
+	// not). Default RLIMIT_NOFILE minus a reserve (a tenth of it, at least
+	// 64) for Redis, the store and logs, so that accept never fails with
+	// EMFILE; no cap when the limit is unknown. Negative: no cap.
+	MaxConns int
+	// MaxUnauthConns caps the connections that have not authenticated yet
+	// (no device or user token resolved on them), MaxUnauthConnsPerAddr
+	// those of one client address. At a cap the oldest idle, else oldest,
+	// unauthenticated connection is closed to make room (see admission).
+	// Defaults: the smaller of 1024 and MaxConns/2, and 64. Negative: no cap.
+	MaxUnauthConns        int
+	MaxUnauthConnsPerAddr int
 	// StoreHealth, if not nil, reports whether the store can be written;
 	// /readyz answers 503 while it returns an error (a full or read-only
 	// disk, a database that refuses writes). The gateway itself only reads
@@ -196,6 +215,29 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 10 * time.Second
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+	if c.MaxConns == 0 {
+		if lim := fdLimit(); lim > 0 {
+			c.MaxConns = max(lim-max(64, lim/10), 1)
+		}
+	}
+	if c.MaxUnauthConns == 0 {
+		c.MaxUnauthConns = 1024
+		if c.MaxConns > 0 {
+			c.MaxUnauthConns = max(min(1024, c.MaxConns/2), 1)
+		}
+	}
+	if c.MaxUnauthConnsPerAddr == 0 {
+		c.MaxUnauthConnsPerAddr = 64
 	}
 	if c.Tiles == "" {
 		c.Tiles = DefaultTiles
@@ -295,7 +337,7 @@ func (g *Gateway) stopBackground() {
 }
 
 // Handler serves every endpoint of the gateway.
-func (g *Gateway) Handler() http.Handler { return g.accessLog(g.mux) }
+func (g *Gateway) Handler() http.Handler { return g.accessLog(g.bodyDeadline(g.mux)) }
 
 // Run listens on cfg.Listen and serves until ctx ends, then shuts down.
 // ready, if not nil, is called with the bound address once it accepts.
@@ -313,14 +355,20 @@ func (g *Gateway) Run(ctx context.Context, ready func(addr net.Addr)) error {
 // hub subscriptions) and wait for them, drop the instance's heartbeat.
 // When Serve returns, no goroutine of the gateway uses Redis or the store.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) error {
-	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	adm := newAdmission(ln, g.cfg, g.log)
+	ln = adm
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: g.cfg.HeaderTimeout, IdleTimeout: g.cfg.IdleTimeout,
+		ConnState: adm.connState, ConnContext: connContext,
+		ErrorLog: zap.NewStdLog(g.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))}
 	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop} {
 		g.goBG(func() { loop(g.bg) })
 	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	g.log.Info("gateway listening", zap.String("addr", ln.Addr().String()))
+	g.log.Info("gateway listening", zap.String("addr", ln.Addr().String()),
+		zap.Int("max_conns", g.cfg.MaxConns), zap.Int("max_unauthenticated", g.cfg.MaxUnauthConns),
+		zap.Int("max_unauthenticated_per_address", g.cfg.MaxUnauthConnsPerAddr))
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -29,6 +29,16 @@ var (
 		Namespace: "devtrack", Subsystem: "gateway", Name: "viewer_messages_coalesced_total",
 		Help: "Live messages not queued for a lagging viewer (locations coalesced to the newest, others dropped).",
 	})
+	connsShed = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "connections_shed_total",
+		Help: "Connections closed to keep file descriptors for clients that authenticate, by reason: " +
+			"unauthenticated_limit, address_limit, connection_limit (an unauthenticated one shed), " +
+			"connection_limit_authenticated (the new one closed: only authenticated connections were open).",
+	}, []string{"reason"})
+	unauthConns = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "unauthenticated_connections",
+		Help: "Open connections that have not authenticated yet.",
+	})
 	pushSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "devtrack", Subsystem: "gateway", Name: "push_seconds",
 		Help:    "Time to put frames on the ingest list (LPUSH round trip).",

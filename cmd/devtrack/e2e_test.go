@@ -97,12 +97,17 @@ type proc struct {
 
 func (c *cluster) start(name string, args ...string) *proc {
 	c.t.Helper()
+	return c.startCmd(name, exec.Command(binary, args...))
+}
+
+// startCmd starts cmd (devtrack, or a shell that execs it) as name.
+func (c *cluster) startCmd(name string, cmd *exec.Cmd) *proc {
+	c.t.Helper()
 	logPath := filepath.Join(c.dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(binary, args...)
 	cmd.Env = c.env()
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
