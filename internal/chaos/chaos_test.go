@@ -78,7 +78,12 @@ func sz() size {
 // knownFail names the cases that fail on the code of the day because of bugs
 // being fixed (issue 7). In the reduced form (go test ./...) they are skipped
 // unless DEVTRACK_CHAOS_KNOWN_FAIL=1; scripts/chaos always runs them.
-var knownFail = map[string]string{}
+var knownFail = map[string]string{
+	"2-gateway-kill9-same-id": "links of the dead process stay: devices show online; passes with the in-progress instance-nonce fix",
+	"5a-store-full":           "gateway /readyz stays 200 while the store cannot write",
+	"5b-store-read-only":      "a worker started on a read-only store never writes after the disk is writable again",
+	"6-slow-client-flood":     "slow clients exhaust the gateway's fds: devices cannot connect",
+}
 
 func gate(t *testing.T, name string) {
 	t.Helper()
@@ -662,16 +667,32 @@ func casePartition(t *testing.T, r *Result, cut string) {
 	reps := max(1, s.kills/10)
 	var faultEnd time.Time
 	for range reps {
+		cutAt := time.Now()
 		if cut == "gateway" {
 			p.CutRoot(false)
 			time.Sleep(s.outage)
 			p.CutRoot(true)
 		} else {
 			p.CutW(false)
-			time.Sleep(s.outage)
+			time.Sleep(s.outage - time.Second)
+			// Evidence that the cut bit: the queue grows while the worker is cut off.
+			if q, err := c.Queue(); err == nil {
+				r.Note("pending %d just before the link came back", q.Pending)
+			}
+			time.Sleep(time.Second)
 			p.CutW(true)
 		}
 		faultEnd = time.Now()
+		if cut == "gateway" {
+			// Evidence that the cut bit: acks stop (after the 1.5 s push timeout).
+			n := 0
+			for _, at := range f.Acked() {
+				if at.After(cutAt.Add(2*time.Second)) && at.Before(faultEnd) {
+					n++
+				}
+			}
+			r.Note("%d acks in the cut after its first 2 s", n)
+		}
 		time.Sleep(2 * time.Second)
 	}
 	stop()

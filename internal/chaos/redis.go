@@ -80,7 +80,10 @@ func (r *Redis) Start() {
 	}
 	args := []string{"--port", strconv.Itoa(r.port), "--bind", strings.Join(r.binds, " "), "--dir", r.dir,
 		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"), "--save", "",
-		"--appendonly", "yes", "--appendfsync", r.fsync, "--maxmemory-policy", "noeviction"}
+		"--appendonly", "yes", "--appendfsync", r.fsync, "--maxmemory-policy", "noeviction",
+		// Bound only to loopback or to the test's own namespace addresses;
+		// protected mode would refuse the non-loopback ones.
+		"--protected-mode", "no"}
 	cmd := exec.Command("redis-server", args...)
 	if r.netns != "" {
 		cmd = exec.Command("ip", append([]string{"netns", "exec", r.netns, "redis-server"}, args...)...)
