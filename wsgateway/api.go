@@ -98,16 +98,27 @@ func (g *Gateway) sessionUser(r *http.Request) (storage.User, error) {
 	if !sameOrigin(r) {
 		return storage.User{}, &httpError{http.StatusForbidden, protocol.CodeForbidden, "cross-origin request with a session cookie"}
 	}
-	name, err := g.presence.Session(r.Context(), c.Value)
+	val, err := g.presence.Session(r.Context(), c.Value)
 	if err != nil {
 		return storage.User{}, &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "cannot check the session now"}
 	}
-	if name == "" {
+	if val == "" {
 		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session expired; log in again"}
 	}
+	stamp, name, ok := parseSessionValue(val)
+	if !ok {
+		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session from an older version; log in again"}
+	}
 	u, _, err := g.store.UserByName(r.Context(), name)
-	if err != nil {
+	if errors.Is(err, storage.ErrNotFound) {
 		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session user is gone"}
+	}
+	if err != nil {
+		return storage.User{}, &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "cannot check the session now"}
+	}
+	// A revoke (or delete and re-create) since the login ends the session.
+	if userStamp(u) != stamp {
+		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session ended: the user was revoked; log in again"}
 	}
 	authenticated(r)
 	return u, nil

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -150,6 +151,11 @@ type Config struct {
 	Tiles string
 	// TilesAttribution is shown in the map's corner. Default OpenStreetMap's.
 	TilesAttribution string
+	// TrustedProxies are the proxies whose X-Forwarded-Proto and
+	// X-Forwarded-For are believed: the session cookie is Secure when such a
+	// proxy says https, and failed logins are counted against the client's
+	// address it reports. Empty (default): no header is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultTiles is the web UI's default tile server.

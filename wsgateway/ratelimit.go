@@ -39,6 +39,22 @@ func (l *keyedLimiters) allow(key string, n int, now time.Time) bool {
 	return l.get(key).AllowN(now, n)
 }
 
+// take takes one token from the key's bucket if it has one now. undo gives
+// it back (as far as later takes allow) for an attempt that turned out not
+// to count. Taking first, unlike checking empty and counting afterwards,
+// holds against many concurrent attempts.
+func (l *keyedLimiters) take(key string, now time.Time) (ok bool, undo func()) {
+	r := l.get(key).ReserveN(now, 1)
+	if !r.OK() {
+		return false, func() {}
+	}
+	if r.DelayFrom(now) > 0 {
+		r.CancelAt(now)
+		return false, func() {}
+	}
+	return true, r.Cancel
+}
+
 // empty reports whether the key's bucket has no token left, without taking one.
 func (l *keyedLimiters) empty(key string, now time.Time) bool {
 	l.mu.Lock()

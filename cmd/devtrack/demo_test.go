@@ -83,7 +83,10 @@ func login(t *testing.T, base, name, password string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	body, _ := json.Marshal(map[string]string{"name": name, "password": password})
-	resp, err := c.Post(base+"api/v1/login", "application/json", strings.NewReader(string(body)))
+	req, _ := http.NewRequest("POST", base+"api/v1/login", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", strings.TrimSuffix(base, "/")) // as the login page's fetch does
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

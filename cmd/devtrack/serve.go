@@ -16,6 +16,7 @@ import (
 func newGatewayCmd(g *globals) *cobra.Command {
 	var cfg wsgateway.Config
 	var maxFrame int
+	var trustedProxies string
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Serve devices (WebSocket, HTTP ingest), the query API, /metrics, /healthz and /readyz",
@@ -28,6 +29,9 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			defer log.Sync() //nolint:errcheck
 			ctx := cmd.Context()
 			cfg.Limits.MaxFrameBytes = maxFrame
+			if cfg.TrustedProxies, err = wsgateway.ParseTrustedProxies(trustedProxies); err != nil {
+				return usagef("--trusted-proxies: %v", err)
+			}
 			store, err := g.openStore(ctx, log)
 			if err != nil {
 				return err
@@ -69,6 +73,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", time.Minute, "an idle keep-alive connection is closed after this long")
 	f.StringVar(&cfg.Tiles, "tiles", wsgateway.DefaultTiles, "map tile URL template of the web UI ({z}/{x}/{y}, optional {s}); \"none\" for no tiles")
 	f.StringVar(&cfg.TilesAttribution, "tiles-attribution", "", "attribution shown for the tiles (default OpenStreetMap's with the default tiles)")
+	f.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto (Secure cookie) and X-Forwarded-For (login limits) are believed; none if empty")
 	return cmd
 }
 
