@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -24,7 +25,9 @@ import (
 //
 // When a new connection would pass a cap, an unauthenticated connection is
 // shed (closed): the oldest idle keep-alive first, else the oldest one,
-// from the same address when the per-address cap is what was hit. Shedding
+// from the same address when the per-address cap is what was hit. Trusted
+// proxies (Config.TrustedProxies) have no per-address cap: every client
+// behind them shares their address. Shedding
 // the oldest rather than refusing the newest is deliberate: the oldest
 // unauthenticated connections are the ones that trickle or idle, while a
 // device or a health check authenticates or finishes within milliseconds of
@@ -42,6 +45,7 @@ type admission struct {
 	maxConns   int // all open connections; <= 0: no cap
 	maxUnauth  int
 	maxPerAddr int
+	proxies    []netip.Prefix // Config.TrustedProxies: no per-address cap, they carry many clients
 	log        *zap.Logger
 
 	mu      sync.Mutex
@@ -54,7 +58,7 @@ var _ net.Listener = (*admission)(nil)
 
 func newAdmission(ln net.Listener, cfg Config, log *zap.Logger) *admission {
 	return &admission{ln: ln, maxConns: cfg.MaxConns, maxUnauth: cfg.MaxUnauthConns,
-		maxPerAddr: cfg.MaxUnauthConnsPerAddr, log: log, unauth: list.New(), perAddr: map[string]int{}}
+		maxPerAddr: cfg.MaxUnauthConnsPerAddr, proxies: cfg.TrustedProxies, log: log, unauth: list.New(), perAddr: map[string]int{}}
 }
 
 func (a *admission) Addr() net.Addr { return a.ln.Addr() }
@@ -105,7 +109,7 @@ func (a *admission) admit(c net.Conn) (*trackedConn, []*trackedConn, string) {
 		shed = append(shed, v)
 		reason = why
 	}
-	if a.maxPerAddr > 0 && a.perAddr[addr] >= a.maxPerAddr {
+	if a.maxPerAddr > 0 && a.perAddr[addr] >= a.maxPerAddr && !a.isProxy(addr) {
 		if v := a.victimLocked(addr); v != nil {
 			take(v, shedAddr)
 		}
@@ -180,6 +184,20 @@ func (a *admission) connState(c net.Conn, st http.ConnState) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	tc.idle = st == http.StateIdle
+}
+
+func (a *admission) isProxy(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range a.proxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func hostOf(addr net.Addr) string {
