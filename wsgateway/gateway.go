@@ -41,6 +41,8 @@ type Presence interface {
 	GatewayGone(ctx context.Context, gateway string) error
 	SweepLinks(ctx context.Context, gone func(instance string) bool) ([]string, error)
 	DeviceStates(ctx context.Context) (map[string]redisq.DeviceState, error)
+	// DeviceStatesOf is DeviceStates for the given devices only (snapshots).
+	DeviceStatesOf(ctx context.Context, devices []string) (map[string]redisq.DeviceState, error)
 	PublishGateway(ctx context.Context, gateway string, payload []byte) error
 	ReceiveGateway(ctx context.Context, gateway string, fn func([]byte))
 	ReceiveLive(ctx context.Context, device string, fn func([]byte), resubscribed func())
@@ -61,6 +63,8 @@ type Store interface {
 	Device(ctx context.Context, id string) (storage.Device, error)
 	Devices(ctx context.Context, groups []string) ([]storage.Device, error)
 	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
+	DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]storage.Device, error)
+	Users(ctx context.Context) ([]storage.User, error)
 	Locations(ctx context.Context, q storage.LocationQuery) ([]storage.Location, string, error)
 	Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntry, string, error)
 }
@@ -156,6 +160,28 @@ type Config struct {
 	// proxy says https, and failed logins are counted against the client's
 	// address it reports. Empty (default): no header is believed.
 	TrustedProxies []netip.Prefix
+
+	// Viewer (/ws/live) bounds, so that what a viewer makes the gateway do
+	// and hold stays in proportion to what it is allowed to watch.
+	//
+	// ViewerMaxDevices caps the distinct devices one socket watches; a
+	// subscribe that would pass it is refused whole (too_many_devices).
+	// Default 10,000.
+	ViewerMaxDevices int
+	// ViewerMaxSockets caps the /ws/live sockets one user holds open on this
+	// gateway; one more is refused with HTTP 429 too_many_connections.
+	// Default 20.
+	ViewerMaxSockets int
+	// ViewerSubscribeRate and ViewerSubscribeBurst are the token bucket of
+	// one socket's subscribe and unsubscribe requests; one over it gets a
+	// rate_limited error and does nothing. Defaults 2/s and 20.
+	ViewerSubscribeRate  float64
+	ViewerSubscribeBurst int
+	// ViewerMaxPendingBytes caps the bytes queued for one viewer and not yet
+	// written to its socket; a viewer past it is a slow consumer and is
+	// closed (4008). It must exceed the largest snapshot, about 200 bytes
+	// per device of ViewerMaxDevices. Default 8 MiB.
+	ViewerMaxPendingBytes int
 }
 
 // DefaultTiles is the web UI's default tile server.
@@ -251,6 +277,21 @@ func (c *Config) setDefaults() error {
 			c.TilesAttribution = DefaultTilesAttribution
 		}
 	}
+	if c.ViewerMaxDevices <= 0 {
+		c.ViewerMaxDevices = 10_000
+	}
+	if c.ViewerMaxSockets <= 0 {
+		c.ViewerMaxSockets = 20
+	}
+	if c.ViewerSubscribeRate <= 0 {
+		c.ViewerSubscribeRate = 2
+	}
+	if c.ViewerSubscribeBurst <= 0 {
+		c.ViewerSubscribeBurst = 20
+	}
+	if c.ViewerMaxPendingBytes <= 0 {
+		c.ViewerMaxPendingBytes = 8 << 20
+	}
 	if c.Tiles == "none" {
 		c.Tiles = ""
 	}
@@ -270,6 +311,7 @@ type Gateway struct {
 	conns   *registry
 	orphans orphanLinks // links left behind by a failed removal
 	hub     *hub
+	viewers *viewerSet     // open viewers by user (socket cap, credentials)
 	ingest  *keyedLimiters // per-device rate limits of HTTP ingest
 	logins  *keyedLimiters // failed logins per user name
 	addrs   *keyedLimiters // failed logins per client address
@@ -305,6 +347,7 @@ func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, e
 		addrs:  newKeyedLimiters(1, 50)}     // a password sprayer from one address
 	g.bg, g.stopBG = context.WithCancel(context.Background())
 	g.hub = newHub(g)
+	g.viewers = newViewerSet()
 	g.routes()
 	return g, nil
 }
@@ -366,7 +409,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr ne
 	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: g.cfg.HeaderTimeout, IdleTimeout: g.cfg.IdleTimeout,
 		ConnState: adm.connState, ConnContext: connContext,
 		ErrorLog: zap.NewStdLog(g.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))}
-	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop} {
+	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop, g.credentialsLoop} {
 		g.goBG(func() { loop(g.bg) })
 	}
 

@@ -39,6 +39,10 @@ var (
 		Namespace: "devtrack", Subsystem: "gateway", Name: "unauthenticated_connections",
 		Help: "Open connections that have not authenticated yet.",
 	})
+	viewersClosed = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "viewers_closed_total",
+		Help: "Live viewer sockets closed by the gateway, by reason (slow_consumer: pending bytes over the limit; revoked: the user's credentials changed).",
+	}, []string{"reason"})
 	pushSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "devtrack", Subsystem: "gateway", Name: "push_seconds",
 		Help:    "Time to put frames on the ingest list (LPUSH round trip).",

@@ -4,21 +4,55 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // Viewer send queue bounds: a viewer whose queue is full gets the latest
 // location per device instead of every message (coalesced), and loses other
-// messages; a socket write that blocks WriteWait closes it.
+// messages. Whatever is queued or coalesced counts against the viewer's
+// pending bytes (Config.ViewerMaxPendingBytes); a viewer past them, or
+// whose snapshot cannot be queued within WriteWait, is a slow consumer and
+// is closed, as nats-server does: it has stopped reading, and holding more
+// for it only costs the gateway memory.
 const viewerQueue = 256
+
+// lookupEach is the most requested devices looked up one by one; a larger
+// subscribe reads the user's visible devices once instead.
+const lookupEach = 32
+
+// WebSocket close codes of the viewer protocol, in devtrack's 4000 range
+// beside the device ones (registry.go).
+const (
+	closeViewerRevoked = 4001 // the user was revoked or deleted (as closeRevoked for devices)
+	closeSlowConsumer  = 4008 // pending bytes passed ViewerMaxPendingBytes
+)
+
+// closeReason is why the gateway ends a viewer's socket: the close frame's
+// code and text, and the label of devtrack_gateway_viewers_closed_total.
+// The zero value closes without a frame (the peer is gone already).
+type closeReason struct {
+	code  int
+	text  string
+	label string
+}
+
+func (r closeReason) Error() string { return strconv.Itoa(r.code) + " " + r.text }
+
+var (
+	errSlowConsumer  = closeReason{closeSlowConsumer, "slow consumer: too many bytes pending", "slow_consumer"}
+	errViewerRevoked = closeReason{closeViewerRevoked, "credentials revoked", "revoked"}
+)
 
 // viewerUpgrader accepts any Origin: authUser has already refused a session
 // cookie from another origin, and a token is something a cross-site page
@@ -44,19 +78,31 @@ type snapshotDevice struct {
 	Location json.RawMessage `json:"location"`
 }
 
-// viewer is one /ws/live connection: a reader goroutine handling
-// subscriptions and a writer goroutine draining its bounded queue.
+// viewer is one /ws/live connection: a reader goroutine (serveLive's)
+// handling subscriptions and a writer goroutine draining its bounded queue;
+// the reader waits for the writer before it returns. Only the writer writes
+// data frames and closes the socket.
 type viewer struct {
-	g    *Gateway
-	ws   *websocket.Conn
-	user storage.User
-	out  chan []byte
-	kick chan struct{} // coalesced locations are waiting
+	g     *Gateway
+	ws    *websocket.Conn
+	user  storage.User
+	stamp string // userStamp(user) at the handshake; credentialsLoop compares
+	out   chan []byte
+	kick  chan struct{} // coalesced locations are waiting
 
-	mu      sync.Mutex
-	latest  map[string][]byte // device -> newest location not yet queued
-	done    chan struct{}
-	closing sync.Once
+	// Reader goroutine only.
+	subs    map[string]struct{} // devices watched
+	limiter *rate.Limiter       // subscribe and unsubscribe requests
+
+	pending atomic.Int64 // bytes queued or coalesced, not yet written
+
+	mu     sync.Mutex
+	latest map[string][]byte // device -> newest location not yet queued
+
+	done       chan struct{}
+	closing    sync.Once
+	reason     closeReason   // set once, before done is closed
+	writerDone chan struct{} // closed when writeLoop has returned
 }
 
 func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
@@ -67,28 +113,52 @@ func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, he.status, he.code, he.msg)
 		return
 	}
-	ws, err := viewerUpgrader.Upgrade(w, r, nil)
-	if err != nil {
+	v := &viewer{g: g, user: u, stamp: userStamp(u), out: make(chan []byte, viewerQueue), kick: make(chan struct{}, 1),
+		subs: map[string]struct{}{}, limiter: rate.NewLimiter(rate.Limit(g.cfg.ViewerSubscribeRate), g.cfg.ViewerSubscribeBurst),
+		latest: map[string][]byte{}, done: make(chan struct{}), writerDone: make(chan struct{})}
+	if !g.viewers.add(v, g.cfg.ViewerMaxSockets) {
+		writeError(w, http.StatusTooManyRequests, protocol.CodeTooManyConnections,
+			fmt.Sprintf("user %q already has %d live sockets open on this gateway, the most allowed", u.Name, g.cfg.ViewerMaxSockets))
 		return
 	}
-	v := &viewer{g: g, ws: ws, user: u, out: make(chan []byte, viewerQueue), kick: make(chan struct{}, 1),
-		latest: map[string][]byte{}, done: make(chan struct{})}
+	ws, err := viewerUpgrader.Upgrade(w, r, nil)
+	if err != nil {
+		g.viewers.remove(v)
+		return
+	}
+	v.ws = ws
 	g.hub.join(v)
 	go v.writeLoop()
 	v.readLoop()
 }
 
-func (v *viewer) close() {
+// close ends the viewer without a close frame.
+func (v *viewer) close() { v.closeWith(closeReason{}) }
+
+// closeWith ends the viewer: the writer sends the close frame of r (if any)
+// and closes the socket, which ends the reader. It never blocks, so the hub
+// may call it from a fan-out.
+func (v *viewer) closeWith(r closeReason) {
 	v.closing.Do(func() {
+		v.reason = r
 		close(v.done)
-		_ = v.ws.Close()
+		if r.label != "" {
+			viewersClosed.WithLabelValues(r.label).Inc()
+		}
+		if r.code == closeSlowConsumer && v.ws != nil {
+			// The writer is likely stuck on a full socket: end that write now
+			// rather than after WriteWait.
+			_ = v.ws.NetConn().SetWriteDeadline(time.Now())
+		}
 	})
 }
 
 func (v *viewer) readLoop() {
 	defer func() {
 		v.g.hub.removeAll(v)
+		v.g.viewers.remove(v)
 		v.close()
+		<-v.writerDone
 	}()
 	v.ws.SetReadLimit(64 << 10)
 	_ = v.ws.SetReadDeadline(time.Now().Add(v.g.cfg.PongWait))
@@ -104,58 +174,129 @@ func (v *viewer) readLoop() {
 			v.send(protocol.ErrorFrame{Type: protocol.TypeError, Code: protocol.CodeInvalidJSON, Message: err.Error()})
 			continue
 		}
-		switch req.Type {
-		case "subscribe":
-			v.subscribe(req)
-		case "unsubscribe":
-			v.g.hub.remove(v, req.Devices)
-		default:
+		if req.Type != "subscribe" && req.Type != "unsubscribe" {
 			v.send(protocol.ErrorFrame{Type: protocol.TypeError, Code: protocol.CodeInvalidFrame, Message: "type must be subscribe or unsubscribe"})
+			continue
+		}
+		if !v.limiter.Allow() {
+			v.send(protocol.ErrorFrame{Type: protocol.TypeError, Code: protocol.CodeRateLimited,
+				Message: fmt.Sprintf("too many %s requests: at most %g per second; this one was ignored", req.Type, v.g.cfg.ViewerSubscribeRate)})
+			continue
+		}
+		if req.Type == "subscribe" {
+			v.subscribe(req)
+		} else {
+			ids := dedupe(req.Devices)
+			for _, id := range ids {
+				delete(v.subs, id)
+			}
+			v.g.hub.remove(v, ids)
 		}
 	}
 }
 
+// dedupe returns ids without repeats or empty ids, in their first order.
+func dedupe(ids []string) []string {
+	seen := make(map[string]struct{}, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if _, dup := seen[id]; dup || id == "" {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	return out
+}
+
 // subscribe checks every requested device against the user's groups, joins
-// the allowed ones and sends their snapshot; refused ones get one forbidden error.
+// the allowed ones and sends their snapshot, each device once however often
+// it was named; refused ones get one forbidden error. A request that would
+// leave the socket watching more than ViewerMaxDevices devices is refused
+// whole. Its work is bounded: at most one list of the user's devices or
+// lookupEach lookups, and one Redis read of the snapshot's devices.
 func (v *viewer) subscribe(req viewerRequest) {
+	maxDevices := v.g.cfg.ViewerMaxDevices
+	ids := dedupe(req.Devices)
+	if len(ids) > maxDevices {
+		v.tooMany(len(ids))
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var allowed, refused []string
-	if req.All {
+	if req.All || len(ids) > lookupEach {
 		devs, err := v.g.store.Devices(ctx, groupsOf(v.user))
 		if err != nil {
+			v.g.log.Warn("live subscribe: list devices", zap.String("user", v.user.Name), zap.Error(err))
 			v.send(protocol.ErrorFrame{Type: protocol.TypeError, Code: protocol.CodeUnavailable, Message: "cannot list devices now"})
 			return
 		}
+		visible := make(map[string]struct{}, len(devs))
 		for _, d := range devs {
-			allowed = append(allowed, d.ID)
+			visible[d.ID] = struct{}{}
+			if req.All {
+				allowed = append(allowed, d.ID)
+			}
+		}
+		for _, id := range ids {
+			if _, ok := visible[id]; !ok {
+				refused = append(refused, id) // unknown and not yours look alike
+			} else if !req.All {
+				allowed = append(allowed, id)
+			}
+		}
+	} else {
+		for _, id := range ids {
+			d, err := v.g.store.Device(ctx, id)
+			if err != nil || !maySee(v.user, d) {
+				refused = append(refused, id)
+				continue
+			}
+			allowed = append(allowed, id)
 		}
 	}
-	for _, id := range req.Devices {
-		d, err := v.g.store.Device(ctx, id)
-		if err != nil || !maySee(v.user, d) {
-			refused = append(refused, id) // unknown and not yours look alike
-			continue
+	var added []string
+	for _, id := range allowed {
+		if _, ok := v.subs[id]; !ok {
+			added = append(added, id)
 		}
-		allowed = append(allowed, id)
+	}
+	if n := len(v.subs) + len(added); n > maxDevices {
+		v.tooMany(n)
+		return
 	}
 	if len(refused) > 0 {
 		v.send(map[string]any{"type": "error", "code": protocol.CodeForbidden, "devices": refused,
 			"message": "not visible to you: " + strconv.Itoa(len(refused)) + " device(s)"})
 	}
+	for _, id := range added {
+		v.subs[id] = struct{}{}
+	}
 	// Join before reading the snapshot: a message between the two arrives
 	// twice at worst, never not at all.
-	v.g.hub.add(v, allowed)
+	v.g.hub.add(v, added)
 	v.send(map[string]any{"type": "snapshot", "devices": v.g.snapshot(ctx, allowed)})
 }
 
-// snapshot is the current state of the devices from Redis.
+func (v *viewer) tooMany(n int) {
+	v.send(protocol.ErrorFrame{Type: protocol.TypeError, Code: protocol.CodeTooManyDevices,
+		Message: fmt.Sprintf("subscribe refused: it would watch %d devices, at most %d per connection", n, v.g.cfg.ViewerMaxDevices)})
+}
+
+// snapshot is the current state of the devices from Redis, read for those
+// devices only.
 func (g *Gateway) snapshot(ctx context.Context, devices []string) []snapshotDevice {
-	states, err := g.presence.DeviceStates(ctx)
-	if err != nil {
-		g.log.Warn("snapshot", zap.Error(err))
-	}
 	out := make([]snapshotDevice, 0, len(devices))
+	if len(devices) == 0 {
+		return out
+	}
+	ctx, cancel := bounded(ctx, g.cfg.RedisTimeout)
+	defer cancel()
+	states, err := g.presence.DeviceStatesOf(ctx, devices)
+	if err != nil {
+		g.log.Warn("snapshot: read device states", zap.Int("devices", len(devices)), zap.Error(err))
+	}
 	for _, d := range devices {
 		st := states[d]
 		sd := snapshotDevice{Device: d, Online: st.Link != "", Location: json.RawMessage("null")}
@@ -171,17 +312,36 @@ func (g *Gateway) snapshot(ctx context.Context, devices []string) []snapshotDevi
 	return out
 }
 
-// send queues a control message (snapshot, error) for the viewer.
+// reserve counts n more pending bytes; past the limit it closes the viewer
+// as a slow consumer and reports false.
+func (v *viewer) reserve(n int) bool {
+	if v.pending.Add(int64(n)) > int64(v.g.cfg.ViewerMaxPendingBytes) {
+		v.pending.Add(-int64(n))
+		v.closeWith(errSlowConsumer)
+		return false
+	}
+	return true
+}
+
+// send queues a control message (snapshot, error) for the viewer. It waits
+// for room in the queue, which holds back the reader and so the client's
+// requests, but not past WriteWait or the pending-bytes limit.
 func (v *viewer) send(msg any) {
 	b, err := json.Marshal(msg)
 	if err != nil {
+		v.g.log.Error("live: encode message", zap.Error(err))
 		return
 	}
+	if !v.reserve(len(b)) {
+		return
+	}
+	t := time.NewTimer(v.g.cfg.WriteWait)
+	defer t.Stop()
 	select {
 	case v.out <- b:
 	case <-v.done:
-	case <-time.After(v.g.cfg.WriteWait):
-		v.close() // a viewer that cannot take a snapshot is hopeless
+	case <-t.C:
+		v.closeWith(errSlowConsumer) // a viewer that cannot take a snapshot is hopeless
 	}
 }
 
@@ -190,15 +350,27 @@ func (v *viewer) send(msg any) {
 // anything else is dropped.
 func (v *viewer) deliver(device string, msg []byte, isLocation bool) {
 	select {
+	case <-v.done:
+		return
+	default:
+	}
+	if !v.reserve(len(msg)) {
+		return
+	}
+	select {
 	case v.out <- msg:
 		return
 	default:
 	}
 	viewerDropped.Inc()
 	if !isLocation {
+		v.pending.Add(-int64(len(msg)))
 		return
 	}
 	v.mu.Lock()
+	if old, ok := v.latest[device]; ok {
+		v.pending.Add(-int64(len(old)))
+	}
 	v.latest[device] = msg
 	v.mu.Unlock()
 	select {
@@ -208,12 +380,27 @@ func (v *viewer) deliver(device string, msg []byte, isLocation bool) {
 }
 
 func (v *viewer) writeLoop() {
+	defer close(v.writerDone)
 	ping := time.NewTicker(v.g.cfg.PingPeriod)
 	defer ping.Stop()
-	defer v.close()
+	defer func() {
+		v.close() // a failed write ends the viewer too
+		if v.reason.code != 0 {
+			_ = v.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(v.reason.code, v.reason.text),
+				time.Now().Add(time.Second))
+		}
+		_ = v.ws.Close()
+	}()
 	write := func(b []byte) bool {
+		select {
+		case <-v.done:
+			return false // also keeps closeWith's deadline from being reset
+		default:
+		}
 		_ = v.ws.SetWriteDeadline(time.Now().Add(v.g.cfg.WriteWait))
-		return v.ws.WriteMessage(websocket.TextMessage, b) == nil
+		ok := v.ws.WriteMessage(websocket.TextMessage, b) == nil
+		v.pending.Add(-int64(len(b)))
+		return ok
 	}
 	for {
 		select {
@@ -239,4 +426,52 @@ func (v *viewer) writeLoop() {
 			}
 		}
 	}
+}
+
+// viewerSet holds the open viewers of this gateway by user: for the
+// sockets-per-user cap and for credentialsLoop.
+type viewerSet struct {
+	mu     sync.Mutex
+	byUser map[string]map[*viewer]struct{}
+}
+
+func newViewerSet() *viewerSet { return &viewerSet{byUser: map[string]map[*viewer]struct{}{}} }
+
+// add registers v unless its user has max viewers already.
+func (s *viewerSet) add(v *viewer, max int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.byUser[v.user.Name]
+	if len(vs) >= max {
+		return false
+	}
+	if vs == nil {
+		vs = map[*viewer]struct{}{}
+		s.byUser[v.user.Name] = vs
+	}
+	vs[v] = struct{}{}
+	return true
+}
+
+func (s *viewerSet) remove(v *viewer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.byUser[v.user.Name]
+	delete(vs, v)
+	if len(vs) == 0 {
+		delete(s.byUser, v.user.Name)
+	}
+}
+
+// all returns every open viewer.
+func (s *viewerSet) all() []*viewer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*viewer
+	for _, vs := range s.byUser {
+		for v := range vs {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -30,6 +30,9 @@ const (
 	CodeBadRequest   = "bad_request"   // HTTP only: bad query parameters
 	CodeNotFound     = "not_found"     // HTTP only
 	CodeInternal     = "internal"      // a bug or an unexpected failure on our side
+	// Viewer protocol (/ws/live) only.
+	CodeTooManyDevices     = "too_many_devices"     // a subscribe would watch more devices than one socket may
+	CodeTooManyConnections = "too_many_connections" // HTTP 429 at the handshake: the user has its most live sockets open
 )
 
 // ItemVersion is the current version of the queue item format.

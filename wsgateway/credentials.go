@@ -1,0 +1,91 @@
+package wsgateway
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// credentialsLoop closes, within a RevokePoll or two, the connections whose
+// credentials changed after their handshake. The API and /ws/live handshakes
+// look every token and session up in the store per request (no cache), so a
+// replaced token is refused at once; this loop is for what is already open:
+//   - live viewers of a user that was revoked, deleted, or deleted and
+//     created again (its userStamp differs from the one at the handshake),
+//     closed with 4001 "credentials revoked";
+//   - device connections opened with a token that has since been replaced
+//     (devtrack device rotate): the device's TokenRotatedAt differs from the
+//     one read at the handshake; closed with closeRevoked.
+//
+// Both compare stored values, never clocks, so the CLI host's clock does not
+// matter. A store error skips the round (logged); nothing is closed on it.
+// A viewer whose session was only logged out stays open until it closes.
+func (g *Gateway) credentialsLoop(ctx context.Context) {
+	t := time.NewTicker(g.cfg.RevokePoll)
+	defer t.Stop()
+	// Rotations are looked up from a minute before the last good round: a
+	// late poll or a store outage does not skip one.
+	since := time.Now().Add(-time.Minute).UnixMilli()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		ok := g.checkViewers(ctx)
+		if g.checkRotatedDevices(ctx, since) && ok {
+			since = start.Add(-time.Minute).UnixMilli()
+		}
+	}
+}
+
+func (g *Gateway) checkViewers(ctx context.Context) bool {
+	vs := g.viewers.all()
+	if len(vs) == 0 {
+		return true
+	}
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	users, err := g.store.Users(c)
+	if err != nil {
+		g.log.Warn("check viewers' credentials: list users", zap.Error(err))
+		return false
+	}
+	stamps := make(map[string]string, len(users))
+	for _, u := range users {
+		stamps[u.Name] = userStamp(u)
+	}
+	for _, v := range vs {
+		if stamp, ok := stamps[v.user.Name]; !ok || stamp != v.stamp {
+			g.log.Info("closing live viewer: credentials revoked", zap.String("user", v.user.Name))
+			v.closeWith(errViewerRevoked)
+		}
+	}
+	return true
+}
+
+func (g *Gateway) checkRotatedDevices(ctx context.Context, since int64) bool {
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	devs, err := g.store.DevicesRotatedSince(c, since)
+	if err != nil {
+		g.log.Warn("check device tokens: rotated devices", zap.Error(err))
+		return false
+	}
+	if len(devs) == 0 {
+		return true
+	}
+	rotated := make(map[string]int64, len(devs))
+	for _, d := range devs {
+		rotated[d.ID] = d.TokenRotatedAt
+	}
+	for _, dc := range g.conns.snapshot() {
+		if at, ok := rotated[dc.device.ID]; ok && dc.device.TokenRotatedAt != at {
+			dc.log.Info("closing device connection: its token was replaced")
+			dc.close(closeRevoked, "token replaced")
+		}
+	}
+	return true
+}
