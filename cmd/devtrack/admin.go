@@ -122,7 +122,28 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, revoke)
+	rotate := &cobra.Command{
+		Use:   "rotate ID",
+		Short: "Replace a device's token; prints the new one alone on the last line (connections with the old one close within seconds)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				tok := token.New(token.DevicePrefix)
+				if _, err := s.RotateDeviceToken(ctx, args[0], token.Hash(tok)); err != nil {
+					switch {
+					case errors.Is(err, storage.ErrNotFound):
+						return fmt.Errorf("no device %q", args[0])
+					case errors.Is(err, storage.ErrRevoked):
+						return fmt.Errorf("device %q is revoked; add a new device instead", args[0])
+					}
+					return fmt.Errorf("rotate device token: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "device %s: old token revoked; new token, shown only now:\n%s\n", args[0], tok)
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, list, revoke, rotate)
 	return cmd
 }
 
@@ -174,7 +195,68 @@ func newUserCmd(g *globals) *cobra.Command {
 	add.Flags().StringVar(&role, "role", storage.RoleOperator, "admin or operator")
 	add.Flags().StringVar(&groups, "groups", "", "comma-separated groups an operator may see")
 	add.Flags().StringVar(&password, "password", "", "password for the web UI (none if empty)")
-	cmd.AddCommand(add)
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				us, err := s.Users(ctx)
+				if err != nil {
+					return fmt.Errorf("list users: %w", err)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tROLE\tGROUPS\tCREATED\tTOKEN")
+				for _, u := range us {
+					tokenState := "issued " + time.UnixMilli(u.CreatedAt).UTC().Format(time.RFC3339)
+					if u.RevokedAt != 0 {
+						tokenState = "replaced " + time.UnixMilli(u.RevokedAt).UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(u.Name), u.Role, safe(strings.Join(u.Groups, ",")),
+						time.UnixMilli(u.CreatedAt).UTC().Format(time.RFC3339), tokenState)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use: "revoke NAME",
+		Short: "Revoke a user's API token at once (open live sockets and web sessions end within seconds); " +
+			"prints a new token alone on the last line",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				tok := token.New(token.UserPrefix)
+				if _, err := s.RevokeUser(ctx, args[0], token.Hash(tok)); err != nil {
+					if errors.Is(err, storage.ErrNotFound) {
+						return fmt.Errorf("no user %q", args[0])
+					}
+					return fmt.Errorf("revoke user: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s: old API token revoked, web sessions ended; new API token, shown only now:\n%s\n", args[0], tok)
+				return nil
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a user (its token, sessions and open live sockets stop working within seconds)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
+				if err := s.DeleteUser(ctx, args[0]); err != nil {
+					if errors.Is(err, storage.ErrNotFound) {
+						return fmt.Errorf("no user %q", args[0])
+					}
+					return fmt.Errorf("delete user: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, list, revoke, del)
 	return cmd
 }
 

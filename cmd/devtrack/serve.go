@@ -73,6 +73,11 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", time.Minute, "an idle keep-alive connection is closed after this long")
 	f.StringVar(&cfg.Tiles, "tiles", wsgateway.DefaultTiles, "map tile URL template of the web UI ({z}/{x}/{y}, optional {s}); \"none\" for no tiles")
 	f.StringVar(&cfg.TilesAttribution, "tiles-attribution", "", "attribution shown for the tiles (default OpenStreetMap's with the default tiles)")
+	f.IntVar(&cfg.ViewerMaxDevices, "viewer-max-devices", 10_000, "most distinct devices one /ws/live socket may watch")
+	f.IntVar(&cfg.ViewerMaxSockets, "viewer-max-sockets", 20, "most /ws/live sockets one user may hold open on this gateway")
+	f.Float64Var(&cfg.ViewerSubscribeRate, "viewer-subscribe-rate", 2, "subscribe/unsubscribe requests per second allowed per /ws/live socket")
+	f.IntVar(&cfg.ViewerSubscribeBurst, "viewer-subscribe-burst", 20, "burst of subscribe/unsubscribe requests per /ws/live socket")
+	f.IntVar(&cfg.ViewerMaxPendingBytes, "viewer-max-pending", 8<<20, "bytes the gateway holds for one viewer before closing it as a slow consumer (4008)")
 	f.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto (Secure cookie) and X-Forwarded-For (login limits) are believed; none if empty")
 	return cmd
 }
