@@ -350,7 +350,7 @@ func TestStopReleasesNothingAndExitsCleanly(t *testing.T) {
 }
 
 // openStoreIn opens a migrated SQLite store in dir, closed when the test ends.
-func openStoreIn(t *testing.T, dir string) *sqlite.Store {
+func openStoreIn(t testing.TB, dir string) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "w.db"), nil)
 	if err != nil {
@@ -476,3 +476,5 @@ func TestStopDuringAStoreOutageReturnsTheBatchAndExits(t *testing.T) {
 		t.Fatalf("attempts of o0 = %v, %v; want 0", attempts, err)
 	}
 }
+
+func openBenchStore(b *testing.B) *sqlite.Store { return openStoreIn(b, b.TempDir()) }
