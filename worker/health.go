@@ -21,10 +21,12 @@ type storeHealth struct {
 	since time.Time
 }
 
-func (h *storeHealth) get() (error, time.Time) {
+// get returns when the state last changed and the outage's error (nil
+// while the store writes).
+func (h *storeHealth) get() (time.Time, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.err, h.since
+	return h.since, h.err
 }
 
 // set records the outcome of a write and reports whether the state changed.
@@ -42,7 +44,7 @@ func (h *storeHealth) set(err error) bool {
 // Ready reports why the worker cannot do its job now: the store cannot be
 // written, or Redis does not answer. nil means ready.
 func (w *Worker) Ready(ctx context.Context) error {
-	if err, since := w.health.get(); err != nil {
+	if since, err := w.health.get(); err != nil {
 		return fmt.Errorf("store unavailable since %s: %w", since.UTC().Format(time.RFC3339), err)
 	}
 	c, cancel := context.WithTimeout(ctx, time.Second)
@@ -76,7 +78,7 @@ func (w *Worker) storeFailed(ctx context.Context, err error) bool {
 		storeOutages.Inc()
 		w.log.Error("store unavailable; holding the batch and retrying until it can write", zap.Error(err))
 	}
-	_, since := w.health.get()
+	since, _ := w.health.get()
 	o := redisq.StoreOutage{Worker: w.cfg.ID, Error: err.Error(), Since: since.UnixMilli()}
 	if rerr := w.redis(ctx, func(c context.Context) error {
 		return w.queue.ReportStoreOutage(c, o, w.cfg.HeartbeatTTL)
@@ -88,12 +90,12 @@ func (w *Worker) storeFailed(ctx context.Context, err error) bool {
 
 // storeWorked records a successful write; it ends an outage.
 func (w *Worker) storeWorked(ctx context.Context) {
+	since, _ := w.health.get()
 	if !w.health.set(nil) {
 		return
 	}
 	storeUp.Set(1)
-	_, since := w.health.get()
-	w.log.Info("store writes again", zap.Time("since", since))
+	w.log.Info("store writes again", zap.Duration("outage", time.Since(since)))
 	if err := w.redis(ctx, w.queue.ClearStoreOutage); err != nil {
 		w.log.Warn("clear store outage report", zap.Error(err))
 	}

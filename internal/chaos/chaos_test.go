@@ -75,24 +75,6 @@ func sz() size {
 		stalls: []time.Duration{6 * time.Second, 12 * time.Second}}
 }
 
-// knownFail names the cases that fail on the code of the day because of bugs
-// being fixed (issue 7). In the reduced form (go test ./...) they are skipped
-// unless DEVTRACK_CHAOS_KNOWN_FAIL=1; scripts/chaos always runs them.
-var knownFail = map[string]string{
-	// The worker holds the batch and retries, but its SQLite connections were
-	// opened read-only and are never reopened, so nothing is stored after the
-	// directory becomes writable again.
-	"5b-store-read-only": "a worker started on a read-only store never writes after the disk is writable again",
-}
-
-func gate(t *testing.T, name string) {
-	t.Helper()
-	why, known := knownFail[name]
-	if known && !full() && os.Getenv("DEVTRACK_CHAOS_KNOWN_FAIL") != "1" {
-		t.Skipf("known to fail until the fix lands (%s); run with DEVTRACK_CHAOS_KNOWN_FAIL=1 or scripts/chaos", why)
-	}
-}
-
 var report = NewReport()
 
 // TestChaos runs every case one after another (never in parallel: the
@@ -135,7 +117,6 @@ func TestChaos(t *testing.T) {
 		{"8b-partition-worker-redis", func(t *testing.T, r *Result) { casePartition(t, r, "worker") }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			gate(t, c.name)
 			r := &Result{Case: c.name}
 			start := time.Now()
 			c.run(t, r)

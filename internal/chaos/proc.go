@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +21,6 @@ type Proc struct {
 	Log  string // path of its stderr/stdout
 	cmd  *exec.Cmd
 	done chan struct{}
-	mu   sync.Mutex
 }
 
 // Wrap says how to start a process: in a network namespace, with a lower fd

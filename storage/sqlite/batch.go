@@ -90,6 +90,7 @@ func (s *Store) SaveBatch(ctx context.Context, b storage.Batch) (storage.SaveRes
 	}
 	res, err := s.saveBatch(ctx, b)
 	if err != nil {
+		s.reopenIfReadOnly(err)
 		return storage.SaveResult{}, fmt.Errorf("sqlite: save batch: %w", classify(err))
 	}
 	return res, nil

@@ -48,6 +48,26 @@ func classify(err error) error {
 	return err
 }
 
+// reopenIfReadOnly drops the idle connections after a read-only error, so
+// that the next write opens the files again. SQLite opens a file it may not
+// write read-only and keeps it so for the life of the connection, and the
+// WAL index (-shm) is shared by every connection of the process to that
+// file, read pool included: a worker that started on a read-only disk would
+// never write again once the disk is writable. Closing the idle connections
+// (database/sql reopens them, prepared statements re-prepare themselves)
+// costs a few opens per failed write, which only happens while the disk is
+// read-only.
+func (s *Store) reopenIfReadOnly(err error) {
+	var se *sqlite3.Error
+	if !errors.As(err, &se) || se.Code()&0xff != sqlite3lib.SQLITE_READONLY {
+		return
+	}
+	s.wdb.SetMaxIdleConns(0)
+	s.wdb.SetMaxIdleConns(1)
+	s.rdb.SetMaxIdleConns(0)
+	s.rdb.SetMaxIdleConns(readPoolSize())
+}
+
 // CheckWrite rewrites the one row of store_health in a committed
 // transaction: if that fails, no write can succeed now.
 func (s *Store) CheckWrite(ctx context.Context) error {
@@ -61,6 +81,7 @@ func (s *Store) CheckWrite(ctx context.Context) error {
 		}
 	}
 	if err != nil {
+		s.reopenIfReadOnly(err)
 		err = classify(err)
 		if !errors.Is(err, storage.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)

@@ -119,9 +119,8 @@ func openDB(ctx context.Context, path string, write bool) (*sql.DB, error) {
 		db.SetMaxOpenConns(1)
 		db.SetMaxIdleConns(1)
 	} else {
-		n := max(minReaders, runtime.NumCPU())
-		db.SetMaxOpenConns(n)
-		db.SetMaxIdleConns(n)
+		db.SetMaxOpenConns(readPoolSize())
+		db.SetMaxIdleConns(readPoolSize())
 	}
 	// Connections live as long as the Store: prepared statements stay valid
 	// and the per-connection pragmas run once.
@@ -133,6 +132,9 @@ func openDB(ctx context.Context, path string, write bool) (*sql.DB, error) {
 	}
 	return db, nil
 }
+
+// readPoolSize is the size of the read pool.
+func readPoolSize() int { return max(minReaders, runtime.NumCPU()) }
 
 // ping opens the first connection of db. Switching a new file to WAL takes an
 // exclusive lock, and SQLite reports a conflict there at once as SQLITE_BUSY
