@@ -34,7 +34,6 @@ func Tmpfs(t testing.TB, size string) string {
 	return dir
 }
 
-
 // Fill writes a file into dir until its file system is full and returns the
 // file's path; removing it gives the space back.
 func Fill(t testing.TB, dir string) string {
