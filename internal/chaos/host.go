@@ -1,28 +1,17 @@
 package chaos
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/devtrack/devtrack/internal/testutil"
 )
 
-// NeedRoot skips the test unless it runs as root; in CI (CI=true) it fails
-// instead, because CI runs as root and must run every case.
-func NeedRoot(t testing.TB, what string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s needs root, and CI runs as root", what)
-	}
-	t.Skipf("%s needs root (ip netns, mount): skipped", what)
-}
+// NeedRoot skips the test unless it runs as root; in CI it fails instead.
+var NeedRoot = testutil.NeedRoot
 
 func sh(t testing.TB, name string, args ...string) {
 	t.Helper()
@@ -104,44 +93,11 @@ func (p *Partition) set(ns, link string, up bool) {
 	sh(p.t, "ip", "-n", ns, "link", "set", link, state)
 }
 
-// Tmpfs mounts a tmpfs of size (e.g. "8m") on a new temp dir, unmounted
-// when the test ends.
-func Tmpfs(t testing.TB, size string) string {
-	t.Helper()
-	NeedRoot(t, "tmpfs store")
-	dir := t.TempDir()
-	sh(t, "mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir)
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
-// Fill writes a file into dir until the file system is full and returns
-// its path; removing it gives the space back.
-func Fill(t testing.TB, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				break
-			}
-			t.Fatal(err)
-		}
-	}
-	// Whatever is left is smaller than one buffer: take that too.
-	for {
-		if _, err := f.Write(buf[:512]); err != nil {
-			break
-		}
-	}
-	return path
-}
+// Tmpfs and Fill: see testutil.
+var (
+	Tmpfs = testutil.Tmpfs
+	Fill  = testutil.Fill
+)
 
 // RemountRW makes dir writable again inside the mount namespace of pid
 // (a process started with Wrap.ReadOnlyAt), without restarting it.
