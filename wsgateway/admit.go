@@ -135,12 +135,14 @@ func (a *admission) admit(c net.Conn) (*trackedConn, []*trackedConn, string) {
 }
 
 // victimLocked picks the unauthenticated connection to shed (of addr, if
-// not empty): the oldest idle one, else the oldest.
+// not empty): the oldest idle one, else the oldest, never one whose handler
+// is answering a request that was sent whole (a health check from behind
+// the same address as a flood must still get its answer).
 func (a *admission) victimLocked(addr string) *trackedConn {
 	var oldest *trackedConn
 	for e := a.unauth.Front(); e != nil; e = e.Next() {
 		tc := e.Value.(*trackedConn)
-		if addr != "" && tc.addr != addr {
+		if (addr != "" && tc.addr != addr) || tc.serving {
 			continue
 		}
 		if tc.idle {
@@ -217,9 +219,10 @@ type trackedConn struct {
 	a    *admission
 	addr string
 	// under a.mu:
-	elem *list.Element // in a.unauth while unauthenticated
-	idle bool
-	gone bool
+	elem    *list.Element // in a.unauth while unauthenticated
+	idle    bool
+	serving bool // a handler answers a request that has no body left to read
+	gone    bool
 }
 
 func (tc *trackedConn) Close() error {
@@ -247,6 +250,17 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
+// answering marks r's connection as being answered (true) or done (false):
+// a request with nothing left to read only waits for the gateway, so it is
+// not shed.
+func answering(r *http.Request, on bool) {
+	if tc, ok := r.Context().Value(connKey{}).(*trackedConn); ok {
+		tc.a.mu.Lock()
+		tc.serving = on
+		tc.a.mu.Unlock()
+	}
+}
+
 // authenticated records that r carried a valid device or user token: its
 // connection leaves the unauthenticated pool for good.
 func authenticated(r *http.Request) {
@@ -265,6 +279,8 @@ func authenticated(r *http.Request) {
 func (g *Gateway) bodyDeadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			answering(r, true)
+			defer answering(r, false)
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -496,7 +496,11 @@ func caseSlowClients(t *testing.T, r *Result) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			slowClient(addr, i%3, done, &open)
+			// From 127.0.0.2-127.0.0.9, hosts other than the devices'
+			// and the health checker's (127.0.0.1): 700 clients over 8
+			// addresses pass the per-address cap and fill the gateway's
+			// whole unauthenticated pool.
+			slowClient(addr, fmt.Sprintf("127.0.0.%d", 2+i%8), i%3, done, &open)
 		}()
 	}
 	time.Sleep(2 * time.Second) // let the flood build up
@@ -552,7 +556,8 @@ func caseSlowClients(t *testing.T, r *Result) {
 // a second after the gateway closes it (as slowloris tools do): kind 0
 // trickles a login body, kind 1 trickles request headers, kind 2 sends one
 // keep-alive request and then idles.
-func slowClient(addr string, kind int, done chan struct{}, open *atomic.Int64) {
+func slowClient(addr, from string, kind int, done chan struct{}, open *atomic.Int64) {
+	dialer := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
 	for first := true; ; first = false {
 		wait := time.Second
 		if first {
@@ -563,7 +568,7 @@ func slowClient(addr string, kind int, done chan struct{}, open *atomic.Int64) {
 			return
 		case <-time.After(wait):
 		}
-		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		conn, err := dialer.Dial("tcp", addr)
 		if err != nil {
 			select {
 			case <-done:
