@@ -230,7 +230,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// workers, so nobody needs to recover us. After an unanswered take we
 	// stay in the set with our heartbeat gone: whatever that take may still
 	// move is then recovered by another worker, or by our next start.
-	release := context.WithoutCancel(ctx)
+	release := work // still bounded by StopTimeout
 	var n int
 	if rerr := w.redis(release, func(c context.Context) (err error) {
 		n, err = w.queue.Release(c, w.cfg.ID)
