@@ -10,7 +10,7 @@ import (
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
 )
 
-func open(t *testing.T) (*redisq.Client, *redistest.Server) {
+func open(t testing.TB) (*redisq.Client, *redistest.Server) {
 	t.Helper()
 	srv := redistest.Start(t)
 	c, err := redisq.Open(context.Background(), srv.Addr(), "devtrack")
@@ -130,6 +130,25 @@ func TestDoneRemovesOnlyFinishedItemsAndTakeHandsOverLeftovers(t *testing.T) {
 	// once per finished copy.
 	if left, err := c.Done(ctx, "w", []string{"c", "d"}, nil); err != nil || left != 0 {
 		t.Fatalf("done = %d, %v; want an empty processing list", left, err)
+	}
+	// An item in between that was not finished (its dead letter could not
+	// be written, say) stays; the others go.
+	for _, it := range []string{"e", "f", "g"} {
+		if err := c.Push(ctx, []byte(it)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err = c.Take(ctx, "w", 10, 0); err != nil || strings.Join(got, ",") != "e,f,g" {
+		t.Fatalf("take = %v, %v; want e,f,g", got, err)
+	}
+	if left, err := c.Done(ctx, "w", []string{"e", "g"}, nil); err != nil || left != 1 {
+		t.Fatalf("done of e and g = %d, %v; want f left", left, err)
+	}
+	if got, err = c.Take(ctx, "w", 10, 0); err != nil || strings.Join(got, ",") != "f" {
+		t.Fatalf("take = %v, %v; want f", got, err)
+	}
+	if _, err := c.Done(ctx, "w", got, nil); err != nil {
+		t.Fatal(err)
 	}
 	s, err := c.Stats(ctx)
 	if err != nil || s.Pending != 0 || s.InFlight != 0 || s.Workers != 1 {

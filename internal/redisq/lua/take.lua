@@ -9,16 +9,25 @@
 -- ARGV[1] N, ARGV[2] worker id
 -- returns the items, oldest first (empty when both lists are empty)
 local max = tonumber(ARGV[1])
+-- A worker that holds items is always in the workers set, so that its list
+-- is recovered if it dies, even if its heartbeat lapsed during a stall.
+redis.call('SADD', KEYS[3], ARGV[2])
 local held = redis.call('LLEN', KEYS[2])
+if held == 0 then
+  -- The usual case: nothing left over; RPOP hands the oldest first.
+  local items = redis.call('RPOP', KEYS[1], max)
+  if not items then
+    return {}
+  end
+  redis.call('LPUSH', KEYS[2], unpack(items))
+  return items
+end
 if held < max then
   local items = redis.call('RPOP', KEYS[1], max - held)
   if items then
     redis.call('LPUSH', KEYS[2], unpack(items))
   end
 end
--- A worker that holds items is always in the workers set, so that its list
--- is recovered if it dies, even if its heartbeat lapsed during a stall.
-redis.call('SADD', KEYS[3], ARGV[2])
 -- The processing list holds the newest at its head: its last max entries are
 -- the oldest; hand them over oldest first.
 local out = redis.call('LRANGE', KEYS[2], -max, -1)
