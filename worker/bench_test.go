@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devtrack/devtrack/internal/redisq"
-	"github.com/devtrack/devtrack/internal/testutil/redistest"
 	"github.com/devtrack/devtrack/worker"
 )
 
@@ -16,13 +14,8 @@ import (
 // number of items. Run with -benchtime=50000x or more.
 func BenchmarkDrain(b *testing.B) {
 	ctx := context.Background()
-	srv := redistest.Start(b)
-	rdb, err := redisq.Open(ctx, srv.Addr(), "devtrack")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(rdb.Close)
-	store := openBenchStore(b)
+	e := newEnv(b)
+	rdb, store := e.rdb, e.store
 	batch := make([][]byte, 0, 1000)
 	for i := range b.N {
 		batch = append(batch, item(fmt.Sprintf("d%d", i%200), fmt.Sprintf("m%d", i), i%1000))

@@ -24,29 +24,22 @@ import (
 )
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
+	srv   *redistest.Server
 	rdb   *redisq.Client
 	store *sqlite.Store
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts a redis-server and opens a SQLite store in a temp dir.
+func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx := context.Background()
 	srv := redistest.Start(t)
-	st, err := sqlite.Open(ctx, t.TempDir()+"/w.db", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	rdb, err := redisq.Open(ctx, srv.Addr(), "devtrack")
+	rdb, err := redisq.Open(context.Background(), srv.Addr(), "devtrack")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rdb.Close)
-	return &env{t: t, rdb: rdb, store: st}
+	return &env{t: t, srv: srv, rdb: rdb, store: openStoreIn(t, t.TempDir())}
 }
 
 // start runs a worker until the test ends; stop cancels it and waits.
@@ -414,14 +407,8 @@ func TestFullDiskHoldsItemsUntilTheStoreWritesAgain(t *testing.T) {
 // once it wakes up. Every item is stored
 // exactly once and the queue ends empty.
 func TestRedisStallsDuringABacklogLoseNothing(t *testing.T) {
-	ctx := context.Background()
-	srv := redistest.Start(t)
-	rdb, err := redisq.Open(ctx, srv.Addr(), "devtrack")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rdb.Close)
-	e := &env{t: t, rdb: rdb, store: openStoreIn(t, t.TempDir())}
+	e := newEnv(t)
+	srv := e.srv
 	const total = 20000
 	var items [][]byte
 	for i := range total {
@@ -476,5 +463,3 @@ func TestStopDuringAStoreOutageReturnsTheBatchAndExits(t *testing.T) {
 		t.Fatalf("attempts of o0 = %v, %v; want 0", attempts, err)
 	}
 }
-
-func openBenchStore(b *testing.B) *sqlite.Store { return openStoreIn(b, b.TempDir()) }

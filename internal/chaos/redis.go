@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/redisproc"
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
 )
 
@@ -131,19 +132,7 @@ func (r *Redis) Freeze() { r.Signal(syscall.SIGSTOP) }
 func (r *Redis) Thaw() { r.Signal(syscall.SIGCONT) }
 
 // Ping reports whether the Redis at addr answers PING with PONG within a second.
-func Ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
-}
+var Ping = redisproc.Ping
 
 func tail(s string, n int) string {
 	if len(s) > n {

@@ -52,8 +52,12 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
 // Ping reports whether the server answers PING with PONG (so it has also
 // finished loading its data).
-func (s *Server) Ping() bool {
-	c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
+func (s *Server) Ping() bool { return Ping(s.Addr()) }
+
+// Ping reports whether the Redis at addr answers PING with PONG within a
+// second. It speaks RESP by hand so that it needs no client.
+func Ping(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
 	if err != nil {
 		return false
 	}
