@@ -81,7 +81,9 @@ func (w *Worker) storeFailed(ctx context.Context, err error) bool {
 	since, _ := w.health.get()
 	o := redisq.StoreOutage{Worker: w.cfg.ID, Error: err.Error(), Since: since.UnixMilli()}
 	if rerr := w.redis(ctx, func(c context.Context) error {
-		return w.queue.ReportStoreOutage(c, o, w.cfg.HeartbeatTTL)
+		// It outlives the longest wait between two retries: a store call
+		// (StoreTimeout) and the backoff (5 s at most).
+		return w.queue.ReportStoreOutage(c, o, w.cfg.StoreTimeout+w.cfg.HeartbeatTTL)
 	}); rerr != nil {
 		w.log.Warn("report store outage", zap.Error(rerr))
 	}
@@ -96,7 +98,7 @@ func (w *Worker) storeWorked(ctx context.Context) {
 	}
 	storeUp.Set(1)
 	w.log.Info("store writes again", zap.Duration("outage", time.Since(since)))
-	if err := w.redis(ctx, w.queue.ClearStoreOutage); err != nil {
+	if err := w.redis(ctx, func(c context.Context) error { return w.queue.ClearStoreOutage(c, w.cfg.ID) }); err != nil {
 		w.log.Warn("clear store outage report", zap.Error(err))
 	}
 }

@@ -42,7 +42,7 @@ type Queue interface {
 	RecoverDead(ctx context.Context) (map[string]int, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
 	ReportStoreOutage(ctx context.Context, o redisq.StoreOutage, ttl time.Duration) error
-	ClearStoreOutage(ctx context.Context) error
+	ClearStoreOutage(ctx context.Context, worker string) error
 	Ping(ctx context.Context) error
 }
 
@@ -80,8 +80,9 @@ type Config struct {
 	// StopTimeout is how long, once Run's context ends, the batch in hand
 	// may take to finish; past it the calls in progress are cancelled and
 	// the batch stays in the processing list, for the next start or another
-	// worker to recover. Keep it under the supervisor's stop timeout
-	// (systemd's TimeoutStopSec=30). Default 15 s.
+	// worker to recover. The release that follows takes up to three Redis
+	// calls (RedisTimeout each): keep the sum under the supervisor's stop
+	// timeout (systemd's TimeoutStopSec=30). Default 10 s.
 	StopTimeout time.Duration
 }
 
@@ -114,7 +115,7 @@ func (c *Config) setDefaults() {
 		c.RedisTimeout = 5 * time.Second
 	}
 	if c.StopTimeout <= 0 {
-		c.StopTimeout = 15 * time.Second
+		c.StopTimeout = 10 * time.Second
 	}
 }
 
@@ -230,7 +231,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// workers, so nobody needs to recover us. After an unanswered take we
 	// stay in the set with our heartbeat gone: whatever that take may still
 	// move is then recovered by another worker, or by our next start.
-	release := work // still bounded by StopTimeout
+	// Each of these calls has RedisTimeout, even past the stop timeout:
+	// what they fail to do is recovered later, counting an attempt.
+	release := context.WithoutCancel(ctx)
 	var n int
 	if rerr := w.redis(release, func(c context.Context) (err error) {
 		n, err = w.queue.Release(c, w.cfg.ID)

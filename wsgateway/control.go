@@ -202,9 +202,10 @@ func (g *Gateway) pingLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		deadline := time.Now().Add(g.cfg.WriteWait)
 		for _, c := range g.conns.snapshot() {
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+			// A deadline of its own for each: one stuck socket must not
+			// use up the time of those after it.
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(g.cfg.WriteWait)); err != nil {
 				_ = c.ws.Close()
 			}
 		}

@@ -111,6 +111,12 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 		limiter: rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
 		log:     g.log.With(zap.String("device", dev.ID)),
 	}
+	// A request that cannot be upgraded must not touch the link of the
+	// device's live connection.
+	if !upgradeable(r) {
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "not a WebSocket handshake (version 13)")
+		return
+	}
 	// The link is set before the upgrade so that a device is refused with
 	// 503 rather than connected invisibly while Redis is down.
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.PushTimeout)
@@ -123,7 +129,7 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := deviceUpgrader.Upgrade(w, r, nil)
 	if err != nil {
-		c.dropLink()
+		c.undoLink(old)
 		return // the upgrader answered the client
 	}
 	c.ws = ws
@@ -271,22 +277,23 @@ func (c *deviceConn) pushLoop() {
 			ids = append(ids, pp.ids...)
 			results = append(results, pp.results...)
 		}
-		if len(results) > 0 {
-			g.commandResults(deadline, c.device.ID, results)
-		}
-		if len(raws) == 0 {
-			continue
-		}
-		if err := g.pushRaw(deadline, raws); err != nil {
-			c.log.Warn("push to ingest list", zap.Int("frames", len(raws)), zap.Error(err))
-			framesRefused.WithLabelValues(protocol.CodeUnavailable).Add(float64(len(ids)))
-			for _, id := range ids {
-				c.send(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
-					Message: "ingest list unavailable; retry later"})
+		// Frames first: a slow publish of command results must not use
+		// up their push deadline.
+		if len(raws) > 0 {
+			if err := g.pushRaw(deadline, raws); err != nil {
+				c.log.Warn("push to ingest list", zap.Int("frames", len(raws)), zap.Error(err))
+				framesRefused.WithLabelValues(protocol.CodeUnavailable).Add(float64(len(ids)))
+				for _, id := range ids {
+					c.send(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
+						Message: "ingest list unavailable; retry later"})
+				}
+			} else {
+				c.send(protocol.Ack{Type: protocol.TypeAck, IDs: ids})
 			}
-			continue
 		}
-		c.send(protocol.Ack{Type: protocol.TypeAck, IDs: ids})
+		if len(results) > 0 {
+			g.commandResults(time.Now().Add(g.cfg.RedisTimeout), c.device.ID, results)
+		}
 	}
 }
 
@@ -356,6 +363,31 @@ func (c *deviceConn) close(code int, reason string) {
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 		_ = c.ws.Close()
 	})
+}
+
+// upgradeable reports whether r is a WebSocket handshake the upgrader will
+// accept: GET, Connection/Upgrade headers, version 13 and a key.
+func upgradeable(r *http.Request) bool {
+	return websocket.IsWebSocketUpgrade(r) && r.Header.Get("Sec-Websocket-Version") == "13" &&
+		r.Header.Get("Sec-Websocket-Key") != ""
+}
+
+// undoLink takes back the link of a connection that never opened: the
+// connection it replaced (old, if any) is named again, and nobody is told
+// that the device went offline or came online.
+func (c *deviceConn) undoLink(old string) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.g.cfg.RedisTimeout)
+	defer cancel()
+	if _, err := c.g.presence.DeleteLink(ctx, c.device.ID, c.link); err != nil {
+		c.log.Warn("undo device link", zap.Error(err))
+		c.g.orphans.add(c.device.ID, c.link)
+		return
+	}
+	if old != "" {
+		if _, err := c.g.presence.EnsureLink(ctx, c.device.ID, old); err != nil {
+			c.log.Warn("restore the replaced device link", zap.Error(err))
+		}
+	}
 }
 
 // dropLink removes the device's link if it still names this connection.

@@ -226,3 +226,31 @@ func TestRedisDownGivesUnavailableNotAck(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconvI(n) }
+
+// A request with the device's token that is no WebSocket handshake (a
+// probe, a broken client) gets 400 and leaves the live connection's link,
+// and so the device's presence, alone.
+func TestNonUpgradeRequestLeavesTheLiveLinkAlone(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	tok := e.addDevice("d1", "g")
+	e.mustDial(tok)
+	ctx := context.Background()
+	var link string
+	checkFor(t, 5*time.Second, "the device linked", func() bool {
+		link, _ = e.rdb.Link(ctx, "d1")
+		return link != ""
+	})
+	req, _ := http.NewRequest("GET", e.base+"/ws/device", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d; want 400", resp.StatusCode)
+	}
+	if now, err := e.rdb.Link(ctx, "d1"); err != nil || now != link {
+		t.Fatalf("link = %q, %v; want the live connection's %q", now, err, link)
+	}
+}

@@ -409,6 +409,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr ne
 	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: g.cfg.HeaderTimeout, IdleTimeout: g.cfg.IdleTimeout,
 		ConnState: adm.connState, ConnContext: connContext,
 		ErrorLog: zap.NewStdLog(g.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))}
+	// Requests run on reqCtx, which shutdown cancels once ShutdownTimeout
+	// has passed, so that a long export cannot hold the gateway.
+	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReqs()
+	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop, g.credentialsLoop} {
 		g.goBG(func() { loop(g.bg) })
 	}
@@ -430,17 +435,31 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr ne
 		served = true
 	}
 
+	// Shutdown order: stop accepting and let plain requests finish
+	// (Shutdown, meanwhile), close the WebSockets at once (hijacked, so
+	// Shutdown does not see them) and wait for their handlers; past the
+	// timeout end what is left; then the background loops; then the
+	// heartbeat, with a budget of its own.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
 	defer cancel()
-	_ = srv.Shutdown(sctx) // stops the listener; hijacked WebSockets are ours to close
+	shut := make(chan struct{})
+	go func() {
+		defer close(shut)
+		_ = srv.Shutdown(sctx)
+	}()
 	g.conns.closeAll(closeGoingAway, "gateway shutting down")
 	g.hub.closeAll(closeGoingAway, "gateway shutting down")
 	g.conns.wait(sctx)
+	<-shut // returns by sctx at the latest
+	cancelReqs()
+	_ = srv.Close()
 	if !served {
 		<-errc // srv.Serve returns at once after Shutdown
 	}
 	g.stopBackground()
-	if err := g.presence.GatewayGone(sctx, g.instance); err != nil {
+	gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.RedisTimeout)
+	defer gcancel()
+	if err := g.presence.GatewayGone(gctx, g.instance); err != nil {
 		g.log.Warn("drop heartbeat", zap.Error(err))
 	}
 	g.log.Info("gateway stopped")

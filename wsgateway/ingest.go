@@ -45,7 +45,8 @@ func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	p := limits.Parse(body, now, nil)
 	if len(p.Results) > 0 {
-		g.commandResults(arrived.Add(g.cfg.PushTimeout), dev.ID, p.Results)
+		// After the push: a slow publish must not use up its deadline.
+		defer func() { g.commandResults(time.Now().Add(g.cfg.RedisTimeout), dev.ID, p.Results) }()
 	}
 	resp := ingestResponse{IDs: []string{}, UpdateIntervalS: int(g.cfg.UpdateInterval / time.Second)}
 	for _, fe := range p.Errors {

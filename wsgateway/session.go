@@ -58,9 +58,10 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := g.clientAddr(r)
-	// The address's token is taken now and given back if the password is
+	// The address's token is taken now (for IPv6 the /64's: one host holds a
+	// whole /64 and could change address at every guess) and given back if the password is
 	// right, so that concurrent guesses cannot all pass the check at once.
-	addrOK, uncountAddr := g.addrs.take(addr, time.Now())
+	addrOK, uncountAddr := g.addrs.take(throttleKey(addr), time.Now())
 	if !addrOK {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "too many failed logins from your address; try again in a few seconds")
@@ -197,6 +198,20 @@ func (g *Gateway) clientAddr(r *http.Request) string {
 		}
 	}
 	return addr
+}
+
+// throttleKey is what failed logins are counted against for a client
+// address: the address itself for IPv4, its /64 for IPv6.
+func throttleKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Unmap().Is6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
 
 // viaTLS reports whether the client reached us over TLS: directly, or

@@ -39,3 +39,17 @@ func TestClientAddrBelievesOnlyTrustedProxies(t *testing.T) {
 		t.Errorf("ParseTrustedProxies accepted not-a-cidr")
 	}
 }
+
+func TestThrottleKeyGroupsIPv6By64(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "::ffff:192.0.2.7"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"},
+		{"not an address", "not an address"},
+	} {
+		if got := throttleKey(c.in); got != c.want {
+			t.Errorf("throttleKey(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func newDeviceCmd(g *globals) *cobra.Command {
 					}
 					return fmt.Errorf("revoke device: %w", err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "device %s revoked\n", args[0])
+				fmt.Fprintf(cmd.OutOrStdout(), "device %s revoked\n", safe(args[0]))
 				return nil
 			})
 		},
@@ -138,7 +138,7 @@ func newDeviceCmd(g *globals) *cobra.Command {
 					}
 					return fmt.Errorf("rotate device token: %w", err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "device %s: old token revoked; new token, shown only now:\n%s\n", args[0], tok)
+				fmt.Fprintf(cmd.OutOrStdout(), "device %s: old token revoked; new token, shown only now:\n%s\n", safe(args[0]), tok)
 				return nil
 			})
 		},
@@ -234,7 +234,7 @@ func newUserCmd(g *globals) *cobra.Command {
 					}
 					return fmt.Errorf("revoke user: %w", err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %s: old API token revoked, web sessions ended; new API token, shown only now:\n%s\n", args[0], tok)
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s: old API token revoked, web sessions ended; new API token, shown only now:\n%s\n", safe(args[0]), tok)
 				return nil
 			})
 		},
@@ -251,7 +251,7 @@ func newUserCmd(g *globals) *cobra.Command {
 					}
 					return fmt.Errorf("delete user: %w", err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted\n", args[0])
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted\n", safe(args[0]))
 				return nil
 			})
 		},

@@ -39,6 +39,7 @@ var (
 	scriptLinkSet   = script("link_set")
 	scriptLinkDel   = script("link_del")
 	scriptHsetNewer = script("hset_newer")
+	scriptOutageClr = script("outage_clear")
 )
 
 // Client is a Redis connection with devtrack's key layout. It is safe for

@@ -28,9 +28,10 @@ func (c *Client) ReportStoreOutage(ctx context.Context, o StoreOutage, ttl time.
 	return nil
 }
 
-// ClearStoreOutage removes the report once a worker wrote to the store again.
-func (c *Client) ClearStoreOutage(ctx context.Context) error {
-	if err := c.rdb.Do(ctx, c.rdb.B().Del().Key(c.keys.StoreOutage()).Build()).Error(); err != nil {
+// ClearStoreOutage removes the report once the worker that made it wrote to
+// the store again; another worker's report stays.
+func (c *Client) ClearStoreOutage(ctx context.Context, worker string) error {
+	if err := scriptOutageClr.Exec(ctx, c.rdb, []string{c.keys.StoreOutage()}, []string{worker}).Error(); err != nil {
 		return fmt.Errorf("clear store outage: %w", err)
 	}
 	return nil

@@ -21,7 +21,6 @@ var storeFailures = map[int]bool{
 	sqlite3lib.SQLITE_LOCKED:    true,
 	sqlite3lib.SQLITE_NOMEM:     true,
 	sqlite3lib.SQLITE_READONLY:  true, // read-only file or directory, remounted ro
-	sqlite3lib.SQLITE_INTERRUPT: true, // the call's context ended
 	sqlite3lib.SQLITE_IOERR:     true, // every SQLITE_IOERR_* extended code
 	sqlite3lib.SQLITE_CORRUPT:   true,
 	sqlite3lib.SQLITE_FULL:      true, // "database or disk is full"
@@ -32,7 +31,8 @@ var storeFailures = map[int]bool{
 
 // classify marks err as storage.ErrUnavailable when it is a failure of the
 // database rather than of the records being written. Errors it cannot place
-// (a constraint, a value SQLite refuses, anything unknown) are returned as
+// (a constraint, a value SQLite refuses, a deadline that a batch too large
+// for a slow disk would meet every time, anything unknown) are returned as
 // they are: the caller tells them apart with CheckWrite.
 func classify(err error) error {
 	if err == nil || errors.Is(err, storage.ErrInvalid) || errors.Is(err, storage.ErrUnavailable) {
@@ -41,7 +41,6 @@ func classify(err error) error {
 	var se *sqlite3.Error
 	switch {
 	case errors.As(err, &se) && storeFailures[se.Code()&0xff],
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn):
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -49,8 +50,9 @@ func TestClassify(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{ctx.Err(), true},
-		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), true},
+		{ctx.Err(), false}, // unclassified: CheckWrite decides
+		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), false},
+		{fmt.Errorf("wrapped: %w", sql.ErrConnDone), true},
 		{fmt.Errorf("bad: %w", storage.ErrInvalid), false},
 		{errors.New("something unknown"), false},
 	} {
