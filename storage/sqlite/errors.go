@@ -16,17 +16,17 @@ import (
 // storeFailures are the SQLite result codes (primary, low byte) that say the
 // database cannot write now, whatever is written: any write would get them.
 var storeFailures = map[int]bool{
-	sqlite3lib.SQLITE_PERM:      true,
-	sqlite3lib.SQLITE_BUSY:      true, // another writer held the lock past busy_timeout
-	sqlite3lib.SQLITE_LOCKED:    true,
-	sqlite3lib.SQLITE_NOMEM:     true,
-	sqlite3lib.SQLITE_READONLY:  true, // read-only file or directory, remounted ro
-	sqlite3lib.SQLITE_IOERR:     true, // every SQLITE_IOERR_* extended code
-	sqlite3lib.SQLITE_CORRUPT:   true,
-	sqlite3lib.SQLITE_FULL:      true, // "database or disk is full"
-	sqlite3lib.SQLITE_CANTOPEN:  true,
-	sqlite3lib.SQLITE_PROTOCOL:  true,
-	sqlite3lib.SQLITE_NOTADB:    true,
+	sqlite3lib.SQLITE_PERM:     true,
+	sqlite3lib.SQLITE_BUSY:     true, // another writer held the lock past busy_timeout
+	sqlite3lib.SQLITE_LOCKED:   true,
+	sqlite3lib.SQLITE_NOMEM:    true,
+	sqlite3lib.SQLITE_READONLY: true, // read-only file or directory, remounted ro
+	sqlite3lib.SQLITE_IOERR:    true, // every SQLITE_IOERR_* extended code
+	sqlite3lib.SQLITE_CORRUPT:  true,
+	sqlite3lib.SQLITE_FULL:     true, // "database or disk is full"
+	sqlite3lib.SQLITE_CANTOPEN: true,
+	sqlite3lib.SQLITE_PROTOCOL: true,
+	sqlite3lib.SQLITE_NOTADB:   true,
 }
 
 // classify marks err as storage.ErrUnavailable when it is a failure of the
