@@ -249,6 +249,12 @@ func (v *viewer) subscribe(req viewerRequest) {
 	} else {
 		for _, id := range ids {
 			d, err := v.g.store.Device(ctx, id)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				// The store failing is no answer about visibility.
+				v.g.log.Warn("live subscribe: look up device", zap.String("user", v.user.Name), zap.Error(err))
+				v.send(protocol.ErrorFrame{Type: protocol.TypeError, Code: protocol.CodeUnavailable, Message: "cannot look up devices now"})
+				return
+			}
 			if err != nil || !maySee(v.user, d) {
 				refused = append(refused, id)
 				continue

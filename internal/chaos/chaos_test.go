@@ -281,8 +281,16 @@ func caseRedisStall(t *testing.T, r *Result) {
 	var faultEnd time.Time
 	for i, stall := range s.stalls {
 		if i > 0 {
-			time.Sleep(time.Second)
-			pending, _ = c.Redis.LLen(queue)
+			// The worker may have drained the first backlog already: build
+			// a new one, so that every freeze hits items in the queue.
+			f.SendAll(min(500, per))
+			c.WaitFor(20*time.Second, "a new backlog", func() error {
+				pending, err = c.Redis.LLen(queue)
+				if err == nil && pending < min(500, per)*s.devices/4 {
+					err = fmt.Errorf("pending %d", pending)
+				}
+				return err
+			})
 		}
 		c.Redis.Freeze()
 		time.Sleep(stall)
