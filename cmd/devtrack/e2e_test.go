@@ -215,31 +215,41 @@ type liveRecorder struct {
 }
 
 func (c *cluster) recordLive() *liveRecorder {
+	lr := &liveRecorder{ids: map[string]int{}}
+	c.watchLive("live subscription", func(msg []byte) {
+		var l protocol.Live
+		if json.Unmarshal(msg, &l) == nil && l.ID != "" {
+			lr.mu.Lock()
+			lr.ids[l.Device+"/"+l.ID]++
+			lr.mu.Unlock()
+		}
+	})
+	return lr
+}
+
+// watchLive calls fn with every message published on the live channels
+// until the test ends; it returns once the subscription is in place.
+func (c *cluster) watchLive(what string, fn func(msg []byte)) {
 	c.t.Helper()
 	rdb, err := redisq.Open(context.Background(), c.redis.Addr(), "devtrack")
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(rdb.Close)
-	lr := &liveRecorder{ids: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	c.t.Cleanup(cancel)
+	done := make(chan struct{})
+	c.t.Cleanup(func() { cancel(); <-done })
 	r := rdb.Redis()
 	go func() {
+		defer close(done)
 		_ = r.Receive(ctx, r.B().Psubscribe().Pattern(rdb.Keys().LivePattern()).Build(), func(m rueidis.PubSubMessage) {
-			var l protocol.Live
-			if json.Unmarshal([]byte(m.Message), &l) == nil && l.ID != "" {
-				lr.mu.Lock()
-				lr.ids[l.Device+"/"+l.ID]++
-				lr.mu.Unlock()
-			}
+			fn([]byte(m.Message))
 		})
 	}()
-	checkFor(c.t, 5*time.Second, "live subscription", func() bool {
+	checkFor(c.t, 5*time.Second, what, func() bool {
 		n, err := r.Do(context.Background(), r.B().PubsubNumpat().Build()).AsInt64()
 		return err == nil && n > 0
 	})
-	return lr
 }
 
 func (lr *liveRecorder) count() int {

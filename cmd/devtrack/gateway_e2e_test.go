@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"github.com/devtrack/devtrack/internal/testutil"
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
 	"github.com/gorilla/websocket"
-	"github.com/redis/rueidis"
 )
 
 // offlineRecorder records the devices whose offline presence was published.
@@ -26,34 +24,17 @@ type offlineRecorder struct {
 }
 
 func (c *cluster) recordOffline() *offlineRecorder {
-	c.t.Helper()
-	rdb, err := redisq.Open(context.Background(), c.redis.Addr(), "devtrack")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.t.Cleanup(rdb.Close)
 	or := &offlineRecorder{off: map[string]bool{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	c.t.Cleanup(func() { cancel(); <-done })
-	r := rdb.Redis()
-	go func() {
-		defer close(done)
-		_ = r.Receive(ctx, r.B().Psubscribe().Pattern(rdb.Keys().LivePattern()).Build(), func(m rueidis.PubSubMessage) {
-			var p struct {
-				Type, Device string
-				Online       bool
-			}
-			if json.Unmarshal([]byte(m.Message), &p) == nil && p.Type == "presence" && !p.Online {
-				or.mu.Lock()
-				or.off[p.Device] = true
-				or.mu.Unlock()
-			}
-		})
-	}()
-	checkFor(c.t, 5*time.Second, "presence subscription", func() bool {
-		n, err := r.Do(context.Background(), r.B().PubsubNumpat().Build()).AsInt64()
-		return err == nil && n > 0
+	c.watchLive("presence subscription", func(msg []byte) {
+		var p struct {
+			Type, Device string
+			Online       bool
+		}
+		if json.Unmarshal(msg, &p) == nil && p.Type == "presence" && !p.Online {
+			or.mu.Lock()
+			or.off[p.Device] = true
+			or.mu.Unlock()
+		}
 	})
 	return or
 }
