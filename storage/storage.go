@@ -26,6 +26,19 @@ var (
 	// nothing about the records: the worker waits and retries the same
 	// batch, and never counts it against them.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrSchemaTooNew is returned by Migrate and SchemaVersion when the
+	// database holds a schema newer than this binary knows: it was migrated
+	// by a later release. Nothing is changed; run that release.
+	ErrSchemaTooNew = errors.New("schema is newer than this binary knows")
+)
+
+// Kind names the kind of archived record that retention and export address.
+type Kind string
+
+// Record kinds.
+const (
+	KindLocations Kind = "locations"
+	KindLogs      Kind = "logs"
 )
 
 // Roles of users.
@@ -120,7 +133,7 @@ type LogQuery struct {
 	Device  string
 	Devices []string
 	Level   string // exact level
-	Text    string // full-text search on the message (words, all must match)
+	Text    string // search terms, all must occur in the message: see SearchTerms
 	FromMS  int64
 	ToMS    int64
 	Limit   int
@@ -130,8 +143,13 @@ type LogQuery struct {
 // Store is the whole archive. Consumers declare the smaller interfaces they
 // need; this one is what Open returns and the conformance suite checks.
 type Store interface {
-	// Migrate creates or upgrades the schema. It is safe to call at every start.
+	// Migrate creates or upgrades the schema. It is safe to call at every
+	// start, from several processes at once. It fails with ErrSchemaTooNew,
+	// changing nothing, when the database is newer than this binary.
 	Migrate(ctx context.Context) error
+	// SchemaVersion reports the version of the schema in the database (0
+	// for an empty one) and the newest version this binary knows.
+	SchemaVersion(ctx context.Context) (current, known int64, err error)
 	Close() error
 
 	// SaveBatch stores a batch in one transaction. It is idempotent on
@@ -185,4 +203,14 @@ type Store interface {
 	// next page ("" on the last page).
 	Locations(ctx context.Context, q LocationQuery) ([]Location, string, error)
 	Logs(ctx context.Context, q LogQuery) ([]LogEntry, string, error)
+
+	// Purge removes records of kind whose ts is before beforeMS (Unix ms),
+	// at most about limit rows per call so that a caller can pace it, and
+	// returns how many it removed; 0 means none is left. A store may drop a
+	// whole time partition in one call when every row of it is older.
+	Purge(ctx context.Context, kind Kind, beforeMS int64, limit int) (int64, error)
+	// DeleteRecords removes the records of kind of one device with the given
+	// ids (what an export has written and verified) and returns how many it
+	// removed. Ids not stored are ignored.
+	DeleteRecords(ctx context.Context, kind Kind, device string, ids []string) (int64, error)
 }

@@ -61,6 +61,8 @@ func (g *Gateway) api(h apiHandler) http.HandlerFunc {
 			writeError(w, he.status, he.code, he.msg)
 		case errors.Is(err, storage.ErrBadCursor):
 			writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "bad cursor")
+		case errors.Is(err, storage.ErrBadQuery):
+			writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		case errors.Is(err, storage.ErrNotFound):
 			writeError(w, http.StatusNotFound, protocol.CodeNotFound, "not found")
 		default:

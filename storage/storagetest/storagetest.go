@@ -26,29 +26,7 @@ const t0 = int64(1_700_000_000_000)
 // Run runs the suite. open must return a new, empty store for each call and
 // arrange to close it (t.Cleanup); Run migrates it before use.
 func Run(t *testing.T, open func(t *testing.T) storage.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, st storage.Store)
-	}{
-		{"MigrateTwice", testMigrateTwice},
-		{"SaveBatchIdempotent", testSaveBatchIdempotent},
-		{"SaveBatchInvalid", testSaveBatchInvalid},
-		{"CheckWrite", testCheckWrite},
-		{"RoundTrip", testRoundTrip},
-		{"LocationsPages", testLocationsPages},
-		{"LocationsRange", testLocationsRange},
-		{"PageLimits", testPageLimits},
-		{"LogsFilters", testLogsFilters},
-		{"LogsHostileText", testLogsHostileText},
-		{"LogsPages", testLogsPages},
-		{"BadCursor", testBadCursor},
-		{"Devices", testDevices},
-		{"RevokeDevice", testRevokeDevice},
-		{"Users", testUsers},
-		{"RotateDeviceToken", testRotateDeviceToken},
-		{"UsersListRevokeDelete", testUsersListRevokeDelete},
-	}
-	for _, tc := range tests {
+	for _, tc := range slices.Concat(baseCases, searchCases, idempotencyCases, retentionCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
 			if err := st.Migrate(context.Background()); err != nil {
@@ -57,6 +35,34 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 			tc.fn(t, st)
 		})
 	}
+}
+
+// testCase is one case of the suite: it gets a new, migrated store.
+type testCase struct {
+	name string
+	fn   func(t *testing.T, st storage.Store)
+}
+
+// baseCases are the cases of this file; the other files of the package add
+// theirs (search.go, idempotency.go, retention.go).
+var baseCases = []testCase{
+	{"MigrateTwice", testMigrateTwice},
+	{"SaveBatchIdempotent", testSaveBatchIdempotent},
+	{"SaveBatchInvalid", testSaveBatchInvalid},
+	{"CheckWrite", testCheckWrite},
+	{"RoundTrip", testRoundTrip},
+	{"LocationsPages", testLocationsPages},
+	{"LocationsRange", testLocationsRange},
+	{"PageLimits", testPageLimits},
+	{"LogsFilters", testLogsFilters},
+	{"LogsHostileText", testLogsHostileText},
+	{"LogsPages", testLogsPages},
+	{"BadCursor", testBadCursor},
+	{"Devices", testDevices},
+	{"RevokeDevice", testRevokeDevice},
+	{"Users", testUsers},
+	{"RotateDeviceToken", testRotateDeviceToken},
+	{"UsersListRevokeDelete", testUsersListRevokeDelete},
 }
 
 // cmpOpts compare results across backends: fields JSON by value (a store may
