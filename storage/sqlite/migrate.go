@@ -4,119 +4,165 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"go.uber.org/zap"
+
+	"github.com/devtrack/devtrack/storage"
 )
 
-// migrationFS holds the schema as versioned files named NNNN_what.sql. A file,
-// once released, is never edited: changes go into a new file.
+// migrationFS holds the schema as goose SQL files named NNNN_what.sql. A
+// file, once released, is never edited (only its goose annotations were
+// added when goose replaced the hand-written runner): changes go into a new
+// file.
 //
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded schema step.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// versionTable is goose's record of applied versions.
+const versionTable = goose.DefaultTablename
 
-// migrations parses the embedded files, in version order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+// newProvider builds the goose runner of the embedded files on db. The
+// global registry of Go migrations is off: this schema is SQL only. goose
+// logs nothing; Migrate logs what was applied.
+func newProvider(db *sql.DB) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		if prev, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migration %s: version %d also used by %s", base, v, prev)
-		}
-		seen[v] = base
-		b, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
+	return goose.NewProvider(goose.DialectSQLite3, db, sub,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithLogger(goose.NopLogger()),
+	)
 }
 
-// Migrate applies the migrations not yet recorded in schema_migrations, each
-// in its own transaction. The transactions begin IMMEDIATE (see Open), so
-// when two processes migrate at once the second waits for the first and then
-// finds the step already applied.
+// knownVersion is the newest version among the embedded files.
+func knownVersion() (int64, error) {
+	sub, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		return 0, err
+	}
+	files, err := fs.Glob(sub, "*.sql")
+	if err != nil {
+		return 0, err
+	}
+	var known int64
+	for _, f := range files {
+		v, err := goose.NumericComponent(f)
+		if err != nil {
+			return 0, fmt.Errorf("migration %s: %w", f, err)
+		}
+		known = max(known, v)
+	}
+	return known, nil
+}
+
+// Migrate creates or upgrades the schema; see storage.Store.
+//
+// The whole run holds an exclusive flock on a side file (lockMigrations):
+// goose opens a transaction per file, so one BEGIN IMMEDIATE cannot span the
+// run, and the version check, the adoption of an old database and every step
+// must happen as one unit when a gateway and a worker start together. Inside
+// the lock, a database newer than the embedded files is refused before
+// anything is written; a database of the old runner is adopted (adoptOld);
+// then goose applies what is missing, each file in its own transaction.
 func (s *Store) Migrate(ctx context.Context) error {
-	ms, err := migrations()
+	unlock, err := lockMigrations(ctx, s.path, s.log)
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	for _, m := range ms {
-		applied, err := s.applyMigration(ctx, m)
-		if err != nil {
-			return fmt.Errorf("sqlite: migrate %s: %w", m.name, err)
+	defer unlock()
+
+	current, known, err := s.SchemaVersion(ctx)
+	if err != nil {
+		var tooNew schemaTooNewError
+		if errors.As(err, &tooNew) {
+			return fmt.Errorf("sqlite: migrate: %w", tooNew)
 		}
-		if applied {
-			s.log.Info("sqlite migration applied", zap.Int("version", m.version), zap.String("name", m.name))
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if current < known {
+		if err := s.adoptOld(ctx); err != nil {
+			return fmt.Errorf("sqlite: migrate: adopt the old runner's versions: %w", err)
 		}
+	}
+	p, err := newProvider(s.wdb)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate from version %d: %w", current, classify(err))
+	}
+	for _, r := range results {
+		s.log.Info("sqlite migration applied", zap.Int64("version", r.Source.Version),
+			zap.String("file", r.Source.Path), zap.Duration("took", r.Duration))
 	}
 	return nil
 }
 
-// applyMigration runs m unless it is recorded already, and reports whether it ran.
-func (s *Store) applyMigration(ctx context.Context, m migration) (applied bool, err error) {
-	tx, err := s.wdb.BeginTx(ctx, nil)
+// SchemaVersion reports the highest version recorded in the database (goose's
+// table, or the old runner's schema_migrations before adoption; 0 for a new
+// file) and the newest one this binary knows. It only reads. When current is
+// above known it also returns an error wrapping storage.ErrSchemaTooNew.
+func (s *Store) SchemaVersion(ctx context.Context) (current, known int64, err error) {
+	known, err = knownVersion()
 	if err != nil {
-		return false, err
+		return 0, 0, fmt.Errorf("sqlite: schema version: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT    NOT NULL,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
-		return false, err
-	}
-	var n int
-	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n)
+	current, err = recordedVersion(ctx, s.rdb)
 	if err != nil {
-		return false, err
+		return 0, known, fmt.Errorf("sqlite: schema version: %w", err)
 	}
-	if n > 0 {
-		return false, tx.Commit()
+	if current > known {
+		return current, known, schemaTooNewError{current, known}
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, nowMS()); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	return current, known, nil
 }
 
-// schemaVersion is the highest applied migration, 0 for a new file.
-func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
-	var v sql.NullInt64
-	err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
-	return int(v.Int64), err
+// schemaTooNewError is storage.ErrSchemaTooNew with the versions, worded for
+// the operator who started an older binary on a newer database.
+type schemaTooNewError struct{ current, known int64 }
+
+func (e schemaTooNewError) Error() string {
+	return fmt.Sprintf("database schema version %d is newer than this binary knows (%d); run a newer devtrack", e.current, e.known)
+}
+
+func (e schemaTooNewError) Is(target error) bool { return target == storage.ErrSchemaTooNew }
+
+// recordedVersion reads the schema version from goose's table, else from the
+// old runner's, else 0.
+func recordedVersion(ctx context.Context, db *sql.DB) (int64, error) {
+	for _, q := range []struct{ table, max string }{
+		{versionTable, `SELECT max(version_id) FROM ` + versionTable + ` WHERE is_applied`},
+		{oldVersionTable, `SELECT max(version) FROM ` + oldVersionTable},
+	} {
+		ok, err := tableExists(ctx, db, q.table)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			continue
+		}
+		var v sql.NullInt64
+		if err := db.QueryRowContext(ctx, q.max).Scan(&v); err != nil {
+			return 0, fmt.Errorf("read %s: %w", q.table, err)
+		}
+		return v.Int64, nil
+	}
+	return 0, nil
+}
+
+// tableExists reports whether the database has a table of that name.
+func tableExists(ctx context.Context, db database.DBTxConn, name string) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, name).Scan(&n)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("look for table %s: %w", name, err)
+	}
+	return n > 0, nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/devtrack/devtrack/storage"
 )
@@ -106,6 +105,11 @@ func (w *where) page(from, to int64, cur string, limit int) error {
 
 const pageOrder = " ORDER BY ts DESC, seq DESC LIMIT ?"
 
+// logsSelect names the table of every column: a search joins logs_fts, which
+// has a message column too.
+const logsSelect = `SELECT logs.seq, logs.device, logs.id, logs.ts, logs.received_at,
+	logs.level, logs.message, logs.fields FROM `
+
 // Locations returns one page of a device's locations, newest first.
 func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]storage.Location, string, error) {
 	limit := pageLimit(q.Limit)
@@ -168,11 +172,23 @@ func (s *Store) Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntr
 	if q.Level != "" {
 		w.add("level = ?", q.Level)
 	}
-	if q.Text != "" {
-		// Only punctuation leaves no word to find, so nothing matches.
-		match := ftsQuery(q.Text)
-		none = none || match == ""
-		w.add("seq IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)", match)
+	srch, err := parseSearch(q.Text)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
+	}
+	from := "logs"
+	if srch != nil && !none {
+		index, err := s.useIndex(ctx, srch)
+		if err != nil {
+			return nil, "", fmt.Errorf("sqlite: logs: %w", err)
+		}
+		if index {
+			// The index plan: the matches drive the join, then are sorted.
+			from = "logs_fts CROSS JOIN logs ON logs.seq = logs_fts.rowid"
+			w.add("logs_fts MATCH ?", srch.match)
+		}
+		call, args := srch.matchArgs("logs.message")
+		w.add(call, args...)
 	}
 	if err := w.page(q.FromMS, q.ToMS, q.Cursor, limit); err != nil {
 		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
@@ -180,8 +196,7 @@ func (s *Store) Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntr
 	if none {
 		return []storage.LogEntry{}, "", nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, device, id, ts, received_at, level, message, fields
-		FROM logs`+w.sql()+pageOrder, w.args...)
+	rows, err := s.rdb.QueryContext(ctx, logsSelect+from+w.sql()+pageOrder, w.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
 	}
@@ -226,39 +241,4 @@ func floatPtr(v sql.NullFloat64) *float64 {
 		return nil
 	}
 	return &v.Float64
-}
-
-// ftsQuery turns user text into an FTS5 query that matches messages holding
-// every word. Each whitespace-separated word becomes an FTS5 string (double
-// quotes doubled), so operators, column filters, prefixes and SQL in the text
-// are plain words, never syntax. Words without a letter or digit hold no
-// token for the unicode61 tokenizer and are dropped; "" means no word is left.
-//
-// FTS5 reads the query as a C string, so a NUL would end it inside a quoted
-// word ("unterminated string"). The tokenizer treats NUL as a separator
-// anyway, so a NUL inside a word becomes a space: "a\x00b" is the phrase
-// "a b", which is what the message "a\x00b" is indexed as. FuzzLogsText
-// checks the result against SQLite itself.
-func ftsQuery(text string) string {
-	var b strings.Builder
-	for _, word := range strings.Fields(text) {
-		if strings.IndexFunc(word, isTokenChar) < 0 {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteByte('"')
-		b.WriteString(ftsEscaper.Replace(word))
-		b.WriteByte('"')
-	}
-	return b.String()
-}
-
-// ftsEscaper makes a word safe inside an FTS5 string.
-var ftsEscaper = strings.NewReplacer(`"`, `""`, "\x00", " ")
-
-// isTokenChar reports whether the unicode61 tokenizer keeps r in a token.
-func isTokenChar(r rune) bool {
-	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r)
 }

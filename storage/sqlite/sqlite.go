@@ -53,6 +53,8 @@ const (
 // Store is a storage.Store on one SQLite file. It is safe for concurrent use.
 type Store struct {
 	log *zap.Logger
+	// path is the database file; the migration lock file sits beside it.
+	path string
 	// wdb has exactly one connection, so the statements of ins are prepared
 	// once on it and every write is serialised in this process.
 	wdb *sql.DB
@@ -87,7 +89,7 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 		return nil, err
 	}
 	log.Debug("sqlite store opened", zap.String("path", path))
-	return &Store{log: log, wdb: wdb, rdb: rdb}, nil
+	return &Store{log: log, path: path, wdb: wdb, rdb: rdb}, nil
 }
 
 // openDB opens the write handle (one connection, BEGIN IMMEDIATE) or the read

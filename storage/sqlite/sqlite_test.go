@@ -35,31 +35,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestMigrate(t *testing.T) {
-	ctx := context.Background()
-	st := openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		v, err := schemaVersion(ctx, st.rdb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := ms[len(ms)-1].version; v != want {
-			t.Errorf("schema version %d, want %d", v, want)
-		}
-	}
-	var n int
-	if err := st.rdb.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(ms) {
-		t.Errorf("schema_migrations has %d rows (%v), want %d", n, err, len(ms))
-	}
-}
-
 // TestConcurrentProcesses runs two Stores on one file, as two workers would
 // be: they migrate at the same moment and then write overlapping batches
 // while a reader pages through the logs. No write may fail with SQLITE_BUSY,
@@ -186,57 +161,6 @@ func TestSaveBatchInvalidNamesRecord(t *testing.T) {
 	if !errors.Is(err, storage.ErrInvalid) || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)
 	}
-}
-
-func TestFTSQuery(t *testing.T) {
-	tests := []struct {
-		text, want string
-	}{
-		{"battery", `"battery"`},
-		{"  engine   battery ", `"engine" "battery"`},
-		{`"; DROP TABLE logs; --`, `"DROP" "TABLE" "logs;"`},
-		{"a OR b*", `"a" "OR" "b*"`},
-		{"message:x NEAR(a b)", `"message:x" "NEAR(a" "b)"`},
-		{`say "hi"`, `"say" """hi"""`},
-		{"-- ; * ()", ""},
-		{"", ""},
-		{"日本 ü", `"日本" "ü"`},
-		{"a\x00b", `"a b"`},
-		{"engine\x00", `"engine "`},
-		{"\x00", ""},
-		{"\xffengine", "\"\xffengine\""},
-	}
-	for _, tc := range tests {
-		if got := ftsQuery(tc.text); got != tc.want {
-			t.Errorf("ftsQuery(%q) = %s, want %s", tc.text, got, tc.want)
-		}
-	}
-}
-
-// FuzzLogsText searches a real store with arbitrary text: whatever the text,
-// the query builder must hand SQLite a valid FTS5 query (no error, no 500 in
-// the API) and never change what is stored.
-func FuzzLogsText(f *testing.F) {
-	for _, s := range []string{"engine", "a\x00b", `"`, `"a" OR "b`, "\xff\xfe", "NEAR(a b", "x*", "^y", "日本\x00語"} {
-		f.Add(s)
-	}
-	ctx := context.Background()
-	st := openTemp(f, filepath.Join(f.TempDir(), "devtrack.db"))
-	if err := st.Migrate(ctx); err != nil {
-		f.Fatal(err)
-	}
-	logs := []storage.LogEntry{
-		{Device: "d1", ID: "1", TS: 1, ReceivedAt: 1, Level: "info", Message: "engine started"},
-		{Device: "d1", ID: "2", TS: 2, ReceivedAt: 2, Level: "warn", Message: "a\x00b \"quoted\" 日本語"},
-	}
-	if _, err := st.SaveBatch(ctx, storage.Batch{Logs: logs}); err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, text string) {
-		if _, _, err := st.Logs(ctx, storage.LogQuery{Text: text, Limit: 10}); err != nil {
-			t.Fatalf("Logs(Text %q) [fts %q]: %v", text, ftsQuery(text), err)
-		}
-	})
 }
 
 func TestCursorRoundTrip(t *testing.T) {

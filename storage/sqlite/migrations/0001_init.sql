@@ -1,3 +1,4 @@
+-- +goose Up
 -- 0001: the initial schema.
 -- Times are Unix milliseconds. Locations and logs get an INTEGER PRIMARY KEY
 -- (seq) so that their rowid is stable: the FTS index and the pagination
@@ -83,11 +84,15 @@ CREATE VIRTUAL TABLE logs_fts USING fts5 (
     tokenize = 'unicode61 remove_diacritics 2'
 );
 
+-- +goose StatementBegin
 CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN
     INSERT INTO logs_fts (logs_fts, rowid, message) VALUES ('delete', old.seq, old.message);
 END;
+-- +goose StatementEnd
 
+-- +goose StatementBegin
 CREATE TRIGGER logs_fts_update AFTER UPDATE OF message ON logs BEGIN
     INSERT INTO logs_fts (logs_fts, rowid, message) VALUES ('delete', old.seq, old.message);
     INSERT INTO logs_fts (rowid, message) VALUES (new.seq, new.message);
 END;
+-- +goose StatementEnd

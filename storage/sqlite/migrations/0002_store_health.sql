@@ -1,3 +1,4 @@
+-- +goose Up
 -- One row that CheckWrite rewrites to prove that the database can still
 -- commit a write (disk not full, not read-only, no I/O error).
 CREATE TABLE store_health (

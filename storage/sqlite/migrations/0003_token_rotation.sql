@@ -1,3 +1,4 @@
+-- +goose Up
 -- 0003: replacing tokens. users.revoked_at is when the user's API token was
 -- last replaced (devtrack user revoke), devices.token_rotated_at when the
 -- device's was (devtrack device rotate); NULL when never. The gateway
