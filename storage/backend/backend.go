@@ -13,7 +13,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/storage/postgres"
 	"github.com/devtrack/devtrack/storage/sqlite"
 )
 
@@ -27,9 +30,6 @@ func (e dsnError) Error() string        { return e.err.Error() }
 func (e dsnError) Unwrap() error        { return e.err }
 func (e dsnError) Is(target error) bool { return target == ErrBadDSN }
 
-// ErrPostgresNotImplemented is returned for postgres:// DSNs until that store exists.
-var ErrPostgresNotImplemented = errors.New("postgres store not implemented yet")
-
 // Backend kinds a DSN can name.
 const (
 	kindSQLite   = "sqlite"
@@ -41,13 +41,16 @@ type dsn struct {
 	kind string
 	// path is the absolute path of the SQLite file.
 	path string
+	// url is the PostgreSQL DSN as given, for pgx to parse (libpq rules:
+	// sslmode and the other TLS settings, PG* variables, .pgpass).
+	url string
 }
 
 // Open opens the store named by dsnStr; the caller runs Migrate. Accepted forms:
 //
 //	sqlite:///abs/path.db   an absolute path
 //	sqlite://rel/path.db    a path relative to the working directory
-//	postgres://... and postgresql://...  (not implemented yet)
+//	postgres://user:pass@host:port/db?sslmode=verify-full  (or postgresql://)
 //
 // For SQLite the parent directory of the file is created if missing. log may
 // be nil.
@@ -63,7 +66,11 @@ func Open(ctx context.Context, dsnStr string, log *zap.Logger) (storage.Store, e
 		}
 		return sqlite.Open(ctx, d.path, log)
 	case kindPostgres:
-		return nil, fmt.Errorf("storage: open: %w", ErrPostgresNotImplemented)
+		st, err := postgres.Open(ctx, d.url, log)
+		if err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+		return st, nil
 	}
 	return nil, fmt.Errorf("storage: open: unknown store kind %q", d.kind)
 }
@@ -83,7 +90,11 @@ func parseDSN(s string) (dsn, error) {
 		if rest == "" {
 			return dsn{}, errors.New("storage: bad DSN: postgres:// without host or database")
 		}
-		return dsn{kind: kindPostgres}, nil
+		if _, err := pgconn.ParseConfig(s); err != nil {
+			// pgconn masks the password in its errors.
+			return dsn{}, fmt.Errorf("storage: bad DSN: %w", err)
+		}
+		return dsn{kind: kindPostgres, url: s}, nil
 	}
 	return dsn{}, fmt.Errorf("storage: bad DSN %q: unknown scheme %q, want sqlite or postgres", s, scheme)
 }

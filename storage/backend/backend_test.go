@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/devtrack/devtrack/internal/testutil/pgtest"
+	"github.com/devtrack/devtrack/storage"
 )
 
 func TestParseDSN(t *testing.T) {
@@ -26,8 +29,9 @@ func TestParseDSN(t *testing.T) {
 		{dsn: "sqlite://data/dt.db", want: dsn{kind: kindSQLite, path: filepath.Join(wd, "data/dt.db")}},
 		{dsn: "sqlite://dt.db", want: dsn{kind: kindSQLite, path: filepath.Join(wd, "dt.db")}},
 		{dsn: "SQLite3://dt.db", want: dsn{kind: kindSQLite, path: filepath.Join(wd, "dt.db")}},
-		{dsn: "postgres://user:secret@localhost/devtrack", want: dsn{kind: kindPostgres}},
-		{dsn: "postgresql://localhost/devtrack?sslmode=disable", want: dsn{kind: kindPostgres}},
+		{dsn: "postgres://user:secret@localhost/devtrack", want: dsn{kind: kindPostgres, url: "postgres://user:secret@localhost/devtrack"}},
+		{dsn: "postgresql://localhost/devtrack?sslmode=disable", want: dsn{kind: kindPostgres, url: "postgresql://localhost/devtrack?sslmode=disable"}},
+		{dsn: "postgres://localhost/devtrack?sslmode=bogus", wantErr: "sslmode"},
 
 		{dsn: "", wantErr: `bad DSN "": want scheme://`},
 		{dsn: "/var/lib/dt.db", wantErr: `bad DSN "/var/lib/dt.db": want scheme://`},
@@ -59,13 +63,41 @@ func TestParseDSN(t *testing.T) {
 	}
 }
 
-func TestParseDSNHidesPostgresPassword(t *testing.T) {
-	_, err := Open(context.Background(), "postgres://u:hunter2@db/devtrack", nil)
-	if !errors.Is(err, ErrPostgresNotImplemented) {
-		t.Fatalf("err = %v, want ErrPostgresNotImplemented", err)
+func TestPostgresErrorsHidePassword(t *testing.T) {
+	ctx := context.Background()
+	// Port 1 on loopback refuses at once: a store that is down.
+	_, err := Open(ctx, "postgres://u:hunter2@127.0.0.1:1/devtrack?connect_timeout=5", nil)
+	if err == nil || errors.Is(err, ErrBadDSN) || !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Open(unreachable) err = %v, want ErrUnavailable and not ErrBadDSN", err)
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error leaks the password: %v", err)
+	}
+	_, err = Open(ctx, "postgres://u:hunter2@db/devtrack?sslmode=bogus", nil)
+	if !errors.Is(err, ErrBadDSN) {
+		t.Fatalf("Open(bad sslmode) err = %v, want ErrBadDSN", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+func TestOpenPostgres(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.Start(t)
+	for _, scheme := range []string{"postgres", "postgresql"} {
+		dsn := strings.Replace(srv.NewDB(t), "postgres://", scheme+"://", 1)
+		st, err := Open(ctx, dsn, nil)
+		if err != nil {
+			t.Fatalf("Open(%s): %v", scheme, err)
+		}
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		if err := st.CheckWrite(ctx); err != nil {
+			t.Errorf("CheckWrite: %v", err)
+		}
+		_ = st.Close()
 	}
 }
 

@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/devtrack/devtrack/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// Connection defaults, used when the DSN does not set them.
+const (
+	// connectTimeout bounds a connection attempt to a server that does not
+	// answer (a black-holed host), so that an outage is reported, not hung on.
+	connectTimeout = 10 * time.Second
+	// minConns is the least pool size; it grows with the CPUs.
+	minConns = 4
+)
+
+// Store is a storage.Store on one PostgreSQL database. It is safe for
+// concurrent use, also by several processes on several hosts.
+type Store struct {
+	log   *zap.Logger
+	pool  *pgxpool.Pool
+	parts partitions
+
+	closeOnce sync.Once
+}
+
+// Open connects to the database named by dsn, a libpq URL
+// (postgres://user:pass@host:port/db?sslmode=verify-full&...) or key=value
+// string; the PG* environment variables, ~/.pgpass and the TLS settings of
+// libpq apply as pgx parses them. The schema is not touched: call Migrate.
+// Errors never hold the password. log may be nil.
+func Open(ctx context.Context, dsn string, log *zap.Logger) (*Store, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx masks the password in its parse errors.
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "devtrack"
+	}
+	if cfg.MaxConns < int32(minConns) {
+		cfg.MaxConns = int32(max(minConns, runtime.NumCPU()))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open %s: %w", serverName(cfg), classify(err))
+	}
+	log.Debug("postgres store opened", zap.String("server", serverName(cfg)), zap.String("database", cfg.ConnConfig.Database))
+	return &Store{log: log, pool: pool, parts: newPartitions()}, nil
+}
+
+// serverName names the server of cfg for messages: host:port and database, no
+// user or password.
+func serverName(cfg *pgxpool.Config) string {
+	return fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+}
+
+// Close closes the pool, waiting for connections in use to be released. It
+// is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(s.pool.Close)
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", classify(err))
+	}
+	return nil
+}
+
+// nowMS is the store's clock, in Unix milliseconds.
+func nowMS() int64 { return time.Now().UnixMilli() }
+
+// errNoNUL is the reason for refusing text that holds a NUL byte, which
+// PostgreSQL text cannot hold.
+var errNoNUL = errors.New("holds a NUL byte, which PostgreSQL text cannot store")
