@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/storage/storagetest"
 )
 
 func TestFTSPhrase(t *testing.T) {
@@ -116,4 +117,19 @@ func FuzzLogsText(f *testing.F) {
 			t.Fatalf("Logs(Text %q) = %v, want %v", text, ids, want)
 		}
 	})
+}
+
+// TestSearchPlans runs the search cases of the suite with each plan forced,
+// so that both give the rules' answers whatever the counts choose.
+func TestSearchPlans(t *testing.T) {
+	saved := indexPlanMax
+	t.Cleanup(func() { indexPlanMax = saved })
+	for name, v := range map[string]int{"walk": 0, "index": 1 << 30} {
+		t.Run(name, func(t *testing.T) {
+			indexPlanMax = v
+			storagetest.RunSearch(t, func(t *testing.T) storage.Store {
+				return openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
+			})
+		})
+	}
 }
