@@ -30,6 +30,18 @@ var (
 		Namespace: "devtrack", Subsystem: "worker", Name: "store_outage_retries_total",
 		Help: "Writes that failed as a store outage and were retried later (never counted against the items).",
 	})
+	retentionPurged = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "retention_purged_total",
+		Help: "Archived records removed by retention, by kind (logs, locations), by this worker.",
+	}, []string{"kind"})
+	retentionLastRun = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "retention_last_run_timestamp_seconds",
+		Help: "When this worker last finished a retention run (Unix time); 0 if never.",
+	})
+	retentionRunSeconds = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "retention_last_run_duration_seconds",
+		Help: "How long this worker's last finished retention run took, pauses included.",
+	})
 )
 
 func init() { storeUp.Set(1) }

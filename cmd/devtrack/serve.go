@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/devtrack/devtrack/internal/redisq"
@@ -101,6 +102,7 @@ func storeOutageCheck(rdb *redisq.Client) func(context.Context) error {
 
 func newWorkerCmd(g *globals) *cobra.Command {
 	var cfg worker.Config
+	var ret worker.RetentionConfig
 	var metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -127,12 +129,25 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			ret.Holder = w.ID()
+			retention, err := worker.NewRetention(ret, rdb, store, log)
+			if err != nil {
+				return usageError{err}
+			}
 			stopMetrics, err := serveMetrics(metricsAddr, w.Ready, log)
 			if err != nil {
 				return err
 			}
 			defer stopMetrics()
 			notifyReady(ctx, log)
+			// Retention runs beside the drain (one worker at a time holds
+			// its lock) and stops when Run returns, abandoning its chunk in
+			// progress; it is waited for before Redis and the store close.
+			retCtx, stopRetention := context.WithCancel(ctx)
+			var bg sync.WaitGroup
+			bg.Go(func() { _ = retention.Run(retCtx) })
+			defer bg.Wait()
+			defer stopRetention()
 			// Run returns after SIGTERM once the batch in hand is stored;
 			// Redis and the store close after it (defers).
 			return w.Run(ctx)
@@ -144,5 +159,10 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed attempts before an item goes to the dead-letter list")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the worker heartbeat; in-flight items of a worker silent this long are recovered")
 	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus /metrics on (e.g. :9101); none if empty")
+	f.DurationVar(&ret.Logs, "retain-logs", 0, "delete logs whose device time is older than this (e.g. 720h); 0 keeps them forever")
+	f.DurationVar(&ret.Locations, "retain-locations", 0, "delete locations whose device time is older than this; 0 keeps them forever")
+	f.DurationVar(&ret.Every, "retain-every", time.Minute, "how often a worker tries a retention run (one worker at a time runs it, under a Redis lock)")
+	f.IntVar(&ret.Chunk, "retain-chunk", 2000, "most records one retention step deletes (SQLite: one short transaction)")
+	f.Float64Var(&ret.Share, "retain-share", 0.1, "part of the time (0-1] a retention run spends deleting; it pauses the rest, so the drain keeps its pace")
 	return cmd
 }

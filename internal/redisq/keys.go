@@ -20,6 +20,7 @@ package redisq
 //	p:gateway:<instance>          pubsub control messages for one gateway instance (kick, command)
 //	p:session:<sha256 of cookie>  string web session -> user name, expires
 //	p:store:outage                string JSON {worker, error, since} while a worker cannot write the store, expires
+//	p:<job>:lock                  string token of the process running job (p:retention:lock), expires (lock.go)
 type Keys struct {
 	prefix string
 	tag    string
@@ -49,6 +50,7 @@ func (k Keys) GatewayAlive(gateway string) string { return k.prefix + ":gateway:
 func (k Keys) LiveChannel(device string) string   { return k.prefix + ":live:" + device }
 func (k Keys) LivePattern() string                { return k.prefix + ":live:*" }
 func (k Keys) StoreOutage() string                { return k.prefix + ":store:outage" }
+func (k Keys) Lock(job string) string             { return k.prefix + ":" + job + ":lock" }
 func (k Keys) GatewayChannel(gateway string) string {
 	return k.prefix + ":gateway:" + gateway
 }
