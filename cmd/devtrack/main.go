@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -39,10 +40,31 @@ func run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "devtrack: "+err.Error())
+	fmt.Fprintln(os.Stderr, "devtrack: "+oneLine(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// oneLine joins the lines of a message (some drivers' errors, pgconn's list
+// of the addresses it tried, span several) so that a failure is one line
+// on stderr and in a journal.
+func oneLine(msg string) string {
+	var b strings.Builder
+	for _, l := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "":
+			continue
+		case b.Len() == 0:
+		case strings.HasSuffix(b.String(), ":"):
+			b.WriteByte(' ')
+		default:
+			b.WriteString("; ")
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
