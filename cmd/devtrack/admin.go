@@ -13,6 +13,7 @@ import (
 	"github.com/devtrack/devtrack/internal/redisq"
 	"github.com/devtrack/devtrack/internal/token"
 	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/storage/backend"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -37,13 +38,47 @@ func (g *globals) withStore(cmd *cobra.Command, fn func(context.Context, storage
 func newMigrateCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "Create or upgrade the store's schema",
+		Short: "Create or upgrade the store's schema; prints the version before and after",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
-				fmt.Fprintln(cmd.OutOrStdout(), "schema is up to date")
-				return nil
-			})
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			ctx := cmd.Context()
+			// Opened without openStore, which migrates: the version before
+			// is read first.
+			s, err := backend.Open(ctx, g.store, log)
+			if err != nil {
+				if errors.Is(err, backend.ErrBadDSN) {
+					return usageError{err}
+				}
+				return fmt.Errorf("open store: %w", err)
+			}
+			defer s.Close()
+			before, _, err := s.SchemaVersion(ctx)
+			if err != nil {
+				// ErrSchemaTooNew says what to do in its own words.
+				if errors.Is(err, storage.ErrSchemaTooNew) {
+					return err
+				}
+				return fmt.Errorf("read schema version: %w", err)
+			}
+			if err := s.Migrate(ctx); err != nil {
+				return fmt.Errorf("migrate from schema version %d: %w", before, err)
+			}
+			after, known, err := s.SchemaVersion(ctx)
+			if err != nil {
+				return fmt.Errorf("read schema version after migrating: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			if after == before {
+				fmt.Fprintf(out, "schema version %d, up to date\n", after)
+			} else {
+				fmt.Fprintf(out, "schema version %d -> %d (latest %d)\n", before, after, known)
+			}
+			return nil
 		},
 	}
 }

@@ -126,6 +126,9 @@ func (g *globals) openStore(ctx context.Context, log *zap.Logger) (storage.Store
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
+		if errors.Is(err, storage.ErrSchemaTooNew) {
+			return nil, fmt.Errorf("refusing to start on this store: %w", err)
+		}
 		return nil, fmt.Errorf("migrate store: %w", err)
 	}
 	return s, nil
