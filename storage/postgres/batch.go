@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/devtrack/devtrack/storage"
 )
@@ -81,9 +83,31 @@ func (s *Store) SaveBatch(ctx context.Context, b storage.Batch) (storage.SaveRes
 		res, err = s.saveBatch(ctx, b)
 	}
 	if err != nil {
+		if isDeadline(err) && s.answers(ctx) {
+			// The server answers, so the batch itself was too slow for
+			// the deadline: not an outage. Left unclassified, so that
+			// the caller's CheckWrite decides (and a worker splits the
+			// batch rather than retrying it forever).
+			return storage.SaveResult{}, fmt.Errorf("postgres: save batch: %w", err)
+		}
 		return storage.SaveResult{}, fmt.Errorf("postgres: save batch: %w", classify(err))
 	}
 	return res, nil
+}
+
+// answerTimeout is how long answers waits for the server.
+const answerTimeout = time.Second
+
+// answers reports whether the server answers a ping within answerTimeout.
+func (s *Store) answers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), answerTimeout)
+	defer cancel()
+	return s.pool.Ping(ctx) == nil
+}
+
+// isDeadline reports whether err is a context deadline or a timeout on the way.
+func isDeadline(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)
 }
 
 func (s *Store) saveBatch(ctx context.Context, b storage.Batch) (storage.SaveResult, error) {

@@ -24,10 +24,11 @@ import (
 // Options change how a server runs. The zero value is a fast test server.
 type Options struct {
 	// Durable keeps fsync, synchronous_commit and full_page_writes on. By
-	// default they are off: a test server's data need not survive a power
-	// loss, and with them on every commit waits for the disk. A test of
-	// durability across kill -9 sets it (kill -9 alone loses nothing even
-	// without fsync, since the OS keeps the written pages).
+	// default they are off: a test server's data need not survive a crash,
+	// and with them on every commit waits for the disk. A test that kills
+	// the server (Kill) and counts what survived must set it: with
+	// synchronous_commit off, a commit is acknowledged before its WAL is
+	// written, and kill -9 loses the last few hundred milliseconds.
 	Durable bool
 	// Settings are extra server settings (-c name=value), e.g.
 	// shared_buffers for a benchmark.
@@ -133,8 +134,7 @@ func (s *Server) Stop() {
 }
 
 // Kill kills the postmaster and every server process with SIGKILL, as a
-// crash of the server host would, and waits; Start then runs crash
-// recovery.
+// crash of the server would, and waits; Start then runs crash recovery.
 func (s *Server) Kill() {
 	s.t.Helper()
 	s.mu.Lock()
@@ -154,8 +154,7 @@ func (s *Server) Start() {
 	}
 }
 
-// Pause freezes the postmaster and all its children (SIGSTOP to the
-// process group): connections stay open and new ones are accepted by the
+// Pause freezes the postmaster and all its children (SIGSTOP): connections stay open and new ones are accepted by the
 // kernel, but nothing is answered until Resume, like a server stuck on a
 // dead disk or a network black hole.
 func (s *Server) Pause() { s.t.Helper(); s.notify(syscall.SIGSTOP) }
@@ -194,25 +193,34 @@ func (s *Server) removeDir() {
 	}
 }
 
-// start runs the postmaster and waits until it accepts connections.
+// start runs the postmaster and waits until it accepts connections. Right
+// after a Kill the old server's shared memory may still count as attached
+// for a moment (the killed processes are still being torn down), and the
+// new postmaster exits at once: that is retried for a few seconds.
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
 		return errors.New("start: the server is running")
 	}
-	p, err := s.runPostmaster()
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	if err := p.waitReady(ctx, s.DSN("postgres")); err != nil {
+	for attempt := 0; ; attempt++ {
+		p, err := s.runPostmaster()
+		if err != nil {
+			return err
+		}
+		err = p.waitReady(ctx, s.DSN("postgres"))
+		if err == nil {
+			s.proc = p
+			return nil
+		}
 		p.kill()
-		return fmt.Errorf("postgres on port %d: %w\n%s", s.port, err, s.logTail())
+		if !errors.Is(err, errExited) || attempt == 50 {
+			return fmt.Errorf("postgres on port %d: %w\n%s", s.port, err, s.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	s.proc = p
-	return nil
 }
 
 // Timeouts of the server's life cycle.

@@ -74,8 +74,9 @@ func serverUser() (*syscall.Credential, error) {
 }
 
 // command is a server binary run as the server user, in its own process
-// group (so that Pause reaches every server process and a Ctrl-C of the
-// test reaches only the test), killed by the kernel if the test dies.
+// group (so that a Ctrl-C of the test reaches only the test, which then
+// stops the server in order), killed by the kernel if the test dies (the
+// postmaster's children then exit on their own, seeing it gone).
 func (s *Server) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Dir = s.dir
@@ -164,6 +165,9 @@ func (s *Server) runPostmaster() (*postmaster, error) {
 	return p, nil
 }
 
+// errExited is the error of a postmaster that exited while starting.
+var errExited = errors.New("exited during start-up")
+
 // waitReady polls until the server answers a query, it exits, or ctx ends.
 func (p *postmaster) waitReady(ctx context.Context, dsn string) error {
 	for {
@@ -179,7 +183,7 @@ func (p *postmaster) waitReady(ctx context.Context, dsn string) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("exited during start-up: %v", p.err)
+			return fmt.Errorf("%w: %v", errExited, p.err)
 		case <-ctx.Done():
 			return fmt.Errorf("not ready: %w (last error: %v)", ctx.Err(), err)
 		case <-time.After(20 * time.Millisecond):
@@ -187,12 +191,54 @@ func (p *postmaster) waitReady(ctx context.Context, dsn string) error {
 	}
 }
 
-// signalGroup sends sig to the postmaster and all its children.
+// signalGroup sends sig to the postmaster and all its children. Every
+// server process calls setsid() when the postmaster forks it, so they are
+// not in the postmaster's process group: they are found by their parent
+// pid. The postmaster is signalled first, so that on SIGSTOP or SIGKILL it
+// forks no new child meanwhile.
 func (p *postmaster) signalGroup(sig syscall.Signal) error {
-	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil {
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("signal %s to postgres: %w", sig, err)
 	}
+	for _, pid := range childrenOf(p.cmd.Process.Pid) {
+		_ = syscall.Kill(pid, sig) // it may have exited meanwhile
+	}
 	return nil
+}
+
+// childrenOf lists the processes whose parent is pid (from /proc).
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _ := procStat(child); ppid == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// procStat returns the parent pid and state of process pid (0 and "" if gone).
+func procStat(pid int) (ppid int, state string) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, ""
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, ""
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return ppid, f[0]
 }
 
 // stop is a fast shutdown (SIGINT) and a wait for it; SIGKILL after stopTimeout.
@@ -208,24 +254,26 @@ func (p *postmaster) stop() error {
 	}
 }
 
-// kill sends SIGKILL to every server process and waits for the postmaster
-// and, briefly, for its children: a start right after must not find the old
-// shared memory block still attached.
+// kill sends SIGKILL to the postmaster and every server process, waits for
+// the postmaster and, at most 10 s, until the children are gone (a zombie
+// counts as gone: it holds no shared memory), so that a start right after
+// does not find the old shared memory block still attached.
 func (p *postmaster) kill() {
-	_ = p.signalGroup(syscall.SIGKILL)
+	_ = p.cmd.Process.Signal(syscall.SIGSTOP) // no new child while the list is read
+	children := childrenOf(p.cmd.Process.Pid)
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	for _, pid := range children {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	<-p.done
-	waitGroupGone(p.cmd.Process.Pid)
-}
-
-// waitGroupGone waits (at most 10 s) until no process of group pgid is left.
-func waitGroupGone(pgid int) {
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		// Kill with signal 0 on a group checks whether any member exists.
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-			return
+	for _, pid := range children {
+		for time.Now().Before(deadline) {
+			if _, state := procStat(pid); state == "" || state == "Z" {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
