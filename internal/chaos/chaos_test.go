@@ -115,6 +115,7 @@ func TestChaos(t *testing.T) {
 		{"7-two-workers-one-killed", caseTwoWorkers},
 		{"8a-partition-gateway-redis", func(t *testing.T, r *Result) { casePartition(t, r, "gateway") }},
 		{"8b-partition-worker-redis", func(t *testing.T, r *Result) { casePartition(t, r, "worker") }},
+		{"9-postgres-stopped", casePostgresStopped},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &Result{Case: c.name}

@@ -17,11 +17,13 @@ import (
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/redisq"
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
-	_ "modernc.org/sqlite" // read-only check of the store file
+	_ "github.com/jackc/pgx/v5/stdlib" // duplicate check of a PostgreSQL store
+	_ "modernc.org/sqlite"             // read-only check of the store file
 )
 
-// Cluster is one case's world: a redis-server, a SQLite store, devtrack
-// processes, and an admin API token.
+// Cluster is one case's world: a redis-server, a store (a SQLite file, or
+// a PostgreSQL database given as DSN), devtrack processes, and an admin API
+// token.
 type Cluster struct {
 	T          testing.TB
 	Dir        string // logs, and the store unless StoreDir was given
@@ -40,6 +42,9 @@ type ClusterOptions struct {
 	StoreDir string // default: a temp dir
 	// RedisAddr is the address the CLI uses (default Redis.Addr()).
 	RedisAddr string
+	// DSN is the store, e.g. a postgres:// database; default a SQLite file
+	// in StoreDir.
+	DSN string
 }
 
 // NewCluster starts Redis, migrates the store and adds an admin user.
@@ -49,7 +54,10 @@ func NewCluster(t testing.TB, o ClusterOptions) *Cluster {
 	if c.StoreDir == "" {
 		c.StoreDir = c.Dir
 	}
-	c.DSN = "sqlite://" + filepath.Join(c.StoreDir, "devtrack.db")
+	c.DSN = o.DSN
+	if c.DSN == "" {
+		c.DSN = "sqlite://" + filepath.Join(c.StoreDir, "devtrack.db")
+	}
 	c.Redis = StartRedis(t, o.Redis)
 	c.CLI("migrate")
 	c.AdminToken = lastLine(c.CLI("user", "add", "chaos-admin", "--role", "admin"))
@@ -242,12 +250,16 @@ func (c *Cluster) DeadLetters() ([]string, error) {
 	return keys, nil
 }
 
-// StoreDuplicates opens the SQLite file read-only and counts the (device, id)
-// pairs held by more than one row of locations or logs. The schema's
-// UNIQUE (device, id) should make it 0; this checks it instead of trusting it.
+// StoreDuplicates opens the store's database directly (the SQLite file
+// read-only) and counts the (device, id) pairs held by more than one row of
+// locations or logs. The schema should make it 0; this checks it instead of
+// trusting it.
 func (c *Cluster) StoreDuplicates() (int, error) {
-	path := filepath.Join(c.StoreDir, "devtrack.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	driver, dsn := "sqlite", "file:"+filepath.Join(c.StoreDir, "devtrack.db")+"?mode=ro&_pragma=busy_timeout(5000)"
+	if strings.HasPrefix(c.DSN, "postgres") {
+		driver, dsn = "pgx", c.DSN
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return 0, err
 	}
@@ -256,7 +268,7 @@ func (c *Cluster) StoreDuplicates() (int, error) {
 	defer cancel()
 	var n int
 	err = db.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(*) FROM (SELECT 1 FROM locations GROUP BY device, id HAVING COUNT(*) > 1)) +
-		(SELECT COUNT(*) FROM (SELECT 1 FROM logs GROUP BY device, id HAVING COUNT(*) > 1))`).Scan(&n)
+		(SELECT COUNT(*) FROM (SELECT 1 FROM locations GROUP BY device, id HAVING COUNT(*) > 1) AS l) +
+		(SELECT COUNT(*) FROM (SELECT 1 FROM logs GROUP BY device, id HAVING COUNT(*) > 1) AS g)`).Scan(&n)
 	return n, err
 }
