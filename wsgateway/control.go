@@ -157,20 +157,25 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 	return true
 }
 
-// revokeLoop closes the connections of revoked devices within RevokePoll.
+// revokeLoop closes the connections of revoked devices within RevokePoll,
+// and evicts them from the token cache first, so that they cannot connect
+// again. Its first round runs at once: the token cache serves nothing until
+// both polls have completed one.
 func (g *Gateway) revokeLoop(ctx context.Context) {
 	t := time.NewTicker(g.cfg.RevokePoll)
 	defer t.Stop()
 	// Look a little back at each poll: clocks of the CLI host and this one
 	// may differ slightly, and closing twice is harmless.
 	since := time.Now().Add(-time.Minute).UnixMilli()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
-		now := time.Now().UnixMilli()
+		start := time.Now()
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		ids, err := g.store.RevokedSince(c, since)
 		cancel()
@@ -178,7 +183,8 @@ func (g *Gateway) revokeLoop(ctx context.Context) {
 			g.log.Warn("poll revoked devices", zap.Error(err))
 			continue
 		}
-		since = now - 10_000
+		since = start.UnixMilli() - 10_000
+		g.tokens.revocationsChecked(start, ids)
 		for _, id := range ids {
 			for _, dc := range g.conns.snapshot() {
 				if dc.device.ID == id {

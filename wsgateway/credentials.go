@@ -10,7 +10,10 @@ import (
 // credentialsLoop closes, within a RevokePoll or two, the connections whose
 // credentials changed after their handshake. The API and /ws/live handshakes
 // look every token and session up in the store per request (no cache), so a
-// replaced token is refused at once; this loop is for what is already open:
+// replaced user token is refused at once. Device tokens go through the token
+// cache, which this loop keeps in step with rotations (a replaced device
+// token is refused from the round that sees it on, at most 3 s after the
+// rotation). Beyond that, this loop is for what is already open:
 //   - live viewers of a user that was revoked, deleted, or deleted and
 //     created again (its userStamp differs from the one at the handshake),
 //     closed with 4001 "credentials revoked";
@@ -27,11 +30,15 @@ func (g *Gateway) credentialsLoop(ctx context.Context) {
 	// Rotations are looked up from a minute before the last good round: a
 	// late poll or a store outage does not skip one.
 	since := time.Now().Add(-time.Minute).UnixMilli()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	// The first round runs at once: the token cache serves nothing until
+	// it has completed one.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		start := time.Now()
 		ok := g.checkViewers(ctx)
@@ -66,7 +73,10 @@ func (g *Gateway) checkViewers(ctx context.Context) bool {
 	return true
 }
 
+// checkRotatedDevices evicts the replaced tokens from the token cache, then
+// closes the connections made with them.
 func (g *Gateway) checkRotatedDevices(ctx context.Context, since int64) bool {
+	start := time.Now()
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	devs, err := g.store.DevicesRotatedSince(c, since)
@@ -74,6 +84,7 @@ func (g *Gateway) checkRotatedDevices(ctx context.Context, since int64) bool {
 		g.log.Warn("check device tokens: rotated devices", zap.Error(err))
 		return false
 	}
+	g.tokens.rotationsChecked(start, devs)
 	if len(devs) == 0 {
 		return true
 	}

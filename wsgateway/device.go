@@ -84,7 +84,7 @@ func (g *Gateway) authDevice(w http.ResponseWriter, r *http.Request) (storage.De
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	d, err := g.store.DeviceByTokenHash(ctx, token.Hash(tok))
+	d, err := g.deviceByToken(ctx, token.Hash(tok))
 	switch {
 	case err == nil:
 		authenticated(r)

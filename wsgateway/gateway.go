@@ -119,9 +119,20 @@ type Config struct {
 	// HeartbeatTTL is the life of the gateway's heartbeat key; it beats every
 	// third of it and sweeps the links of dead gateways as often. Default 15 s.
 	HeartbeatTTL time.Duration
-	// RevokePoll is how often revoked devices are looked up and their
-	// connections closed. Default 1 s.
+	// RevokePoll is how often revoked devices and rotated device tokens are
+	// looked up and their connections closed. Default 1 s. The token cache
+	// serves entries only while these polls completed a round begun within
+	// the last 3 s, so a RevokePoll near or above that bypasses it.
 	RevokePoll time.Duration
+	// TokenCacheSize caps the device tokens whose lookup is kept in memory
+	// (handshakes and HTTP ingest then need no store query), TokenCacheTTL
+	// how long one is kept. A revoke or rotation evicts the device's entries
+	// at the next RevokePoll, and no entry is used more than 3 s after one
+	// whatever the TTL (see tokenCache). Unknown and revoked tokens are not
+	// cached. Defaults 100,000 and 1 min; negative either: no cache, every
+	// lookup goes to the store.
+	TokenCacheSize int
+	TokenCacheTTL  time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 10 s.
 	ShutdownTimeout time.Duration
 	// HeaderTimeout bounds the reading of a request's head, BodyTimeout of
@@ -245,6 +256,12 @@ func (c *Config) setDefaults() error {
 	if c.RevokePoll <= 0 {
 		c.RevokePoll = time.Second
 	}
+	if c.TokenCacheSize == 0 {
+		c.TokenCacheSize = 100_000
+	}
+	if c.TokenCacheTTL == 0 {
+		c.TokenCacheTTL = time.Minute
+	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
@@ -313,6 +330,7 @@ type Gateway struct {
 	hub     *hub
 	viewers *viewerSet     // open viewers by user (socket cap, credentials)
 	ingest  *keyedLimiters // per-device rate limits of HTTP ingest
+	tokens  *tokenCache    // device token lookups; nil: no cache
 	logins  *keyedLimiters // failed logins per user name
 	addrs   *keyedLimiters // failed logins per client address
 
@@ -345,6 +363,12 @@ func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, e
 		ingest: newKeyedLimiters(cfg.FrameRate, cfg.FrameBurst),
 		logins: newKeyedLimiters(1.0/6, 10), // 10 wrong passwords, then one try per 6 s
 		addrs:  newKeyedLimiters(1, 50)}     // a password sprayer from one address
+	if cfg.TokenCacheSize > 0 && cfg.TokenCacheTTL > 0 {
+		var err error
+		if g.tokens, err = newTokenCache(cfg.TokenCacheSize, cfg.TokenCacheTTL, s.DeviceByTokenHash); err != nil {
+			return nil, err
+		}
+	}
 	g.bg, g.stopBG = context.WithCancel(context.Background())
 	g.hub = newHub(g)
 	g.viewers = newViewerSet()

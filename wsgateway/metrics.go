@@ -43,6 +43,22 @@ var (
 		Namespace: "devtrack", Subsystem: "gateway", Name: "viewers_closed_total",
 		Help: "Live viewer sockets closed by the gateway, by reason (slow_consumer: pending bytes over the limit; revoked: the user's credentials changed).",
 	}, []string{"reason"})
+	tokenCacheHits = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "token_cache_hits_total",
+		Help: "Device token lookups (WebSocket handshakes, HTTP ingest) answered from the token cache.",
+	})
+	tokenCacheMisses = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "token_cache_misses_total",
+		Help: "Device token lookups not answered from the token cache (absent, expired, or the revocation polls behind).",
+	})
+	tokenCacheBypassed = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "token_cache_bypassed_total",
+		Help: "Cached device tokens not used because the revoke or rotation poll has not completed a round for 3 s (store slow or unreachable).",
+	})
+	tokenStoreLookups = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "token_store_lookups_total",
+		Help: "Device token queries sent to the store by the token cache; concurrent misses of one token share one.",
+	})
 	pushSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "devtrack", Subsystem: "gateway", Name: "push_seconds",
 		Help:    "Time to put frames on the ingest list (LPUSH round trip).",

@@ -21,7 +21,7 @@ import (
 	"github.com/devtrack/devtrack/internal/testutil"
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
 	"github.com/devtrack/devtrack/storage"
-	"github.com/devtrack/devtrack/storage/sqlite"
+	"github.com/devtrack/devtrack/storage/backend"
 	"github.com/gorilla/websocket"
 	"github.com/redis/rueidis"
 )
@@ -97,7 +97,16 @@ type proc struct {
 
 func (c *cluster) start(name string, args ...string) *proc {
 	c.t.Helper()
-	return c.startCmd(name, exec.Command(binary, args...))
+	return c.startIn("", name, args...)
+}
+
+// startIn starts devtrack with dir as its working directory ("" for the
+// test's).
+func (c *cluster) startIn(dir, name string, args ...string) *proc {
+	c.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	return c.startCmd(name, cmd)
 }
 
 // startCmd starts cmd (devtrack, or a shell that execs it) as name.
@@ -160,8 +169,14 @@ func (p *proc) kill9() {
 // startGateway starts a gateway on a free port and waits until it is ready.
 func (c *cluster) startGateway(name string, args ...string) (*proc, string) {
 	c.t.Helper()
+	return c.startGatewayIn("", name, args...)
+}
+
+// startGatewayIn is startGateway with dir as the working directory.
+func (c *cluster) startGatewayIn(dir, name string, args ...string) (*proc, string) {
+	c.t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(c.t))
-	p := c.start(name, append([]string{"gateway", "--listen", addr, "--id", name}, args...)...)
+	p := c.startIn(dir, name, append([]string{"gateway", "--listen", addr, "--id", name}, args...)...)
 	base := "http://" + addr
 	checkFor(c.t, 20*time.Second, name+" ready", func() bool {
 		resp, err := http.Get(base + "/readyz")
@@ -179,11 +194,12 @@ func checkFor(t *testing.T, timeout time.Duration, what string, cond func() bool
 	testutil.CheckFor(t, timeout, what, cond)
 }
 
-// storedIDs opens the archive read-side and counts each (device, id).
+// storedIDs opens the archive (SQLite or PostgreSQL) and counts each
+// (device, id) of the devices' locations.
 func (c *cluster) storedIDs(devices []string) map[string]int {
 	c.t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, strings.TrimPrefix(c.dsn, "sqlite://"), nil)
+	st, err := backend.Open(ctx, c.dsn, nil)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -122,7 +123,7 @@ func (g *globals) openStore(ctx context.Context, log *zap.Logger) (storage.Store
 		if errors.Is(err, backend.ErrBadDSN) {
 			return nil, usageError{err}
 		}
-		return nil, fmt.Errorf("open store %s: %w", g.store, err)
+		return nil, fmt.Errorf("open store %s: %w", redactDSN(g.store), err)
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
@@ -144,4 +145,14 @@ func (g *globals) openRedis(ctx context.Context) (*redisq.Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// redactDSN hides the password of a DSN (postgres://user:pass@host/db) in
+// messages.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	return u.Redacted()
 }

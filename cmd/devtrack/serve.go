@@ -30,6 +30,11 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			defer log.Sync() //nolint:errcheck
 			ctx := cmd.Context()
 			cfg.Limits.MaxFrameBytes = maxFrame
+			// 0 turns the cache off on the command line; in Config, 0 is
+			// the default and a negative value turns it off.
+			if cfg.TokenCacheSize == 0 || cfg.TokenCacheTTL == 0 {
+				cfg.TokenCacheSize, cfg.TokenCacheTTL = -1, -1
+			}
 			if cfg.TrustedProxies, err = wsgateway.ParseTrustedProxies(trustedProxies); err != nil {
 				return usagef("--trusted-proxies: %v", err)
 			}
@@ -79,6 +84,8 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.Float64Var(&cfg.ViewerSubscribeRate, "viewer-subscribe-rate", 2, "subscribe/unsubscribe requests per second allowed per /ws/live socket")
 	f.IntVar(&cfg.ViewerSubscribeBurst, "viewer-subscribe-burst", 20, "burst of subscribe/unsubscribe requests per /ws/live socket")
 	f.IntVar(&cfg.ViewerMaxPendingBytes, "viewer-max-pending", 8<<20, "bytes the gateway holds for one viewer before closing it as a slow consumer (4008)")
+	f.IntVar(&cfg.TokenCacheSize, "token-cache-size", 100_000, "device tokens whose lookup is kept in memory, so reconnects need no store query; a revoked or rotated token is still refused within 3 s and its sockets closed within 5 s (0: no cache)")
+	f.DurationVar(&cfg.TokenCacheTTL, "token-cache-ttl", time.Minute, "how long a device token lookup is kept in the token cache (0: no cache)")
 	f.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto (Secure cookie) and X-Forwarded-For (login limits) are believed; none if empty")
 	return cmd
 }
