@@ -31,6 +31,9 @@ type Store struct {
 	log   *zap.Logger
 	pool  *pgxpool.Pool
 	parts partitions
+	// explain, when set (by the search benchmark, before use), receives
+	// the EXPLAIN ANALYZE of every log page query as it runs.
+	explain func(plan string)
 
 	closeOnce sync.Once
 }

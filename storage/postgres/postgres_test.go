@@ -49,3 +49,13 @@ func openStore(t testing.TB, dsn string) *Store {
 func TestPostgres(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, true) })
 }
+
+// TestPostgresSearchPaths runs the suite with a probe of one row and no
+// walk, so that every search takes the index paths of step 2 (trigram,
+// bigram, or a walk for short ASCII terms) on the suite's small data.
+func TestPostgresSearchPaths(t *testing.T) {
+	probe, walk := searchProbeRows, searchWalkRows
+	searchProbeRows, searchWalkRows = 1, 0
+	t.Cleanup(func() { searchProbeRows, searchWalkRows = probe, walk })
+	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, true) })
+}

@@ -126,7 +126,11 @@ type querier interface {
 // logPage runs query (ordered newest first, without LIMIT) for limit+1 rows
 // and returns the page and the next cursor.
 func (s *Store) logPage(ctx context.Context, db querier, query string, args []any, limit int) ([]storage.LogEntry, string, error) {
-	rows, err := db.Query(ctx, query+" LIMIT "+strconv.Itoa(limit+1), args...)
+	query += " LIMIT " + strconv.Itoa(limit+1)
+	if s.explain != nil {
+		s.explainQuery(ctx, db, query, args)
+	}
+	rows, err := db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -149,4 +153,19 @@ func (s *Store) logPage(ctx context.Context, db querier, query string, args []an
 		out = append(out, e)
 	}
 	return out, "", rows.Err()
+}
+
+// explainQuery hands the plan of query, as run, to s.explain.
+func (s *Store) explainQuery(ctx context.Context, db querier, query string, args []any) {
+	rows, err := db.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+query, args...)
+	if err != nil {
+		s.explain("EXPLAIN: " + err.Error())
+		return
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		s.explain("EXPLAIN: " + err.Error())
+		return
+	}
+	s.explain(strings.Join(lines, "\n"))
 }

@@ -22,18 +22,25 @@ import (
 //  1. The newest searchProbeRows rows that pass the other filters are
 //     walked newest first and matched. A common term fills the page there,
 //     in a few milliseconds, whatever the size of the archive.
-//  2. Otherwise the term is rare among recent rows. When a term has three
-//     letters or digits in a row, pg_trgm's GIN index (logs_message_trgm)
-//     can find it anywhere: the query runs with plain index scans turned
-//     off, so the planner takes the bitmap path through the trigram index
-//     (its estimate for ILIKE patterns cannot tell rare from common terms).
-//     Shorter terms (開門, ok) have no trigram: the query walks newest
-//     first to the end if it must.
+//  2. Otherwise the probe's matches estimate how far a walk must go to
+//     fill the page. When that is at most searchWalkRows rows, the query
+//     walks newest first (bitmap scans off). Else the terms are rare:
+//     a term with three letters or digits in a row is looked up in
+//     pg_trgm's GIN index (logs_message_trgm), a shorter one with a
+//     non-ASCII character (開門) in the bigram index (logs_message_bigrams,
+//     migration 00002), with plain index scans off so that the planner
+//     takes the bitmap path (its estimates for ILIKE cannot tell rare from
+//     common terms). A short ASCII term (ok) has no index and walks.
 //
 // Step 1 returns a page only when it found limit+1 matches, which are then
-// the first limit+1 of the whole answer in its order; so both steps give the
-// same pages and the same cursors.
-const searchProbeRows = 20000
+// the first limit+1 of the whole answer in its order; step 2 is the whole
+// query; so pages and cursors do not depend on the path taken.
+//
+// They are variables so that a test can force every path on small data.
+var (
+	searchProbeRows = 5000
+	searchWalkRows  = 50000
+)
 
 // likePattern is the ILIKE pattern for a substring: the term between %,
 // with the pattern characters of the term escaped (\ is ILIKE's escape).
@@ -51,12 +58,24 @@ func (s *Store) searchPage(ctx context.Context, w where, text, terms []string, l
 		return out, next, err
 	}
 	w.conds = append(w.conds, text...)
+	setting := "" // the plan switch of step 2, "" for none
+	switch {
+	case len(out) > 0 && (limit+1-len(out))*searchProbeRows/len(out) <= searchWalkRows:
+		setting = "enable_bitmapscan"
+	case hasTrigram(terms):
+		setting = "enable_indexscan"
+	default:
+		if bigrams := termBigrams(terms); len(bigrams) > 0 {
+			w.add("devtrack_bigrams(message) @> " + w.arg(bigrams))
+			setting = "enable_indexscan"
+		}
+	}
 	full := `SELECT ` + logColumns + ` FROM logs` + w.sql() + pageOrder
-	if !hasTrigram(terms) {
+	if setting == "" {
 		return s.logPage(ctx, s.pool, full, w.args, limit)
 	}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL enable_indexscan = off`); err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL `+setting+` = off`); err != nil {
 			return err
 		}
 		var err error
@@ -64,6 +83,32 @@ func (s *Store) searchPage(ctx context.Context, w where, text, terms []string, l
 		return err
 	})
 	return out, next, err
+}
+
+// termBigrams are the two-character substrings of the lower-cased terms
+// that devtrack_bigrams indexes (a non-ASCII character, no white space):
+// every one must be among a matching message's. Lower-casing here and in
+// the server agree for the characters that matter (scripts without case,
+// and the usual letters with it); a mismatch could only hide a row in this
+// rare-term path, and Fold mismatches are checked by the search suite.
+func termBigrams(terms []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range terms {
+		r := []rune(storage.Fold(t))
+		for i := 0; i+1 < len(r); i++ {
+			a, b := r[i], r[i+1]
+			if (a < 0x80 && b < 0x80) || unicode.IsSpace(a) || unicode.IsSpace(b) || a == 0 || b == 0 {
+				continue
+			}
+			bg := string([]rune{a, b})
+			if !seen[bg] {
+				seen[bg] = true
+				out = append(out, bg)
+			}
+		}
+	}
+	return out
 }
 
 // hasTrigram reports whether a term has three letters or digits in a row,
