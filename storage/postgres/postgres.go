@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -16,14 +15,11 @@ import (
 
 var _ storage.Store = (*Store)(nil)
 
-// Connection defaults, used when the DSN does not set them.
-const (
-	// connectTimeout bounds a connection attempt to a server that does not
-	// answer (a black-holed host), so that an outage is reported, not hung on.
-	connectTimeout = 10 * time.Second
-	// minConns is the least pool size; it grows with the CPUs.
-	minConns = 4
-)
+// connectTimeout bounds a connection attempt to a server that does not
+// answer (a black-holed host), so that an outage is reported, not hung on;
+// used when the DSN has no connect_timeout. The pool's size is pgxpool's
+// default (the larger of 4 and the CPUs) unless the DSN sets pool_max_conns.
+const connectTimeout = 10 * time.Second
 
 // Store is a storage.Store on one PostgreSQL database. It is safe for
 // concurrent use, also by several processes on several hosts.
@@ -57,9 +53,6 @@ func Open(ctx context.Context, dsn string, log *zap.Logger) (*Store, error) {
 	}
 	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "devtrack"
-	}
-	if cfg.MaxConns < int32(minConns) {
-		cfg.MaxConns = int32(max(minConns, runtime.NumCPU()))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
