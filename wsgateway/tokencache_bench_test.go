@@ -2,7 +2,6 @@ package wsgateway_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -12,10 +11,9 @@ import (
 	"github.com/devtrack/devtrack/internal/testutil/pgtest"
 	"github.com/devtrack/devtrack/internal/token"
 	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/storage/postgres"
 	"github.com/devtrack/devtrack/storage/sqlite"
 	"github.com/devtrack/devtrack/wsgateway"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // BenchmarkHandshakes measures device handshakes per second (dial, token
@@ -27,9 +25,8 @@ import (
 //
 //   - sqlite+1ms: the same plus 1 ms per lookup, a store on another host;
 //
-//   - postgres: a real PostgreSQL server started by pgtest on this host (the
-//     lookup through a pgx pool over TCP; the polls stay on SQLite, as
-//     storage/postgres had not landed when this was written).
+//   - postgres: storage/postgres on a real PostgreSQL server started by
+//     pgtest on this host (loopback TCP, the server sharing the CPUs).
 //
 //     go test -run '^$' -bench Handshakes -count 3 ./wsgateway/
 func BenchmarkHandshakes(b *testing.B) {
@@ -55,19 +52,22 @@ func BenchmarkHandshakes(b *testing.B) {
 }
 
 func benchHandshakes(b *testing.B, cfg wsgateway.Config, delay time.Duration, pg bool) {
-	var pgt *pgTokens
+	var pgs *postgres.Store
 	var base func(*sqlite.Store) wsgateway.Store
 	if pg {
-		// The gateway's token lookups go to PostgreSQL instead.
-		pgt = newPGTokens(b)
-		base = func(st *sqlite.Store) wsgateway.Store { pgt.Store = st; return pgt }
+		pgs = openPostgres(b)
+		base = func(*sqlite.Store) wsgateway.Store { return pgs }
 	}
 	c, stores := newClusterOn(b, 1, cfg, delay, base)
 	toks := make([]string, 1000)
 	for i := range toks {
-		toks[i] = c.addDevice("d"+strconv.Itoa(i), "g")
-		if pgt != nil {
-			pgt.add(b, "d"+strconv.Itoa(i), token.Hash(toks[i]))
+		if pgs == nil {
+			toks[i] = c.addDevice("d"+strconv.Itoa(i), "g")
+			continue
+		}
+		toks[i] = token.New(token.DevicePrefix)
+		if err := pgs.AddDevice(context.Background(), storage.Device{ID: "d" + strconv.Itoa(i), Group: "g"}, token.Hash(toks[i])); err != nil {
+			b.Fatal(err)
 		}
 	}
 	for _, tok := range toks { // warm: each device once (fills the cache when on)
@@ -97,55 +97,19 @@ func benchHandshakes(b *testing.B, cfg wsgateway.Config, delay time.Duration, pg
 	})
 }
 
-// pgTokens is a wsgateway.Store whose device token lookup is a query to a
-// real PostgreSQL server; everything else is the SQLite store's.
-type pgTokens struct {
-	wsgateway.Store
-	pool *pgxpool.Pool
-}
-
-func newPGTokens(b *testing.B) *pgTokens {
+// openPostgres returns a migrated storage/postgres store on a server of the
+// benchmark's own.
+func openPostgres(b *testing.B) *postgres.Store {
 	b.Helper()
 	ctx := context.Background()
 	srv := pgtest.Start(b)
-	pool, err := pgxpool.New(ctx, srv.NewDB(b))
+	st, err := postgres.Open(ctx, srv.NewDB(b), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, `CREATE TABLE devices (id text PRIMARY KEY, name text NOT NULL DEFAULT '',
-		grp text NOT NULL, token_hash bytea NOT NULL UNIQUE, created_at bigint NOT NULL,
-		revoked_at bigint, token_rotated_at bigint)`); err != nil {
+	b.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	return &pgTokens{pool: pool}
-}
-
-// add registers a device with the hash of its token.
-func (p *pgTokens) add(b *testing.B, id string, tokenHash []byte) {
-	b.Helper()
-	if _, err := p.pool.Exec(context.Background(), `INSERT INTO devices (id, grp, token_hash, created_at) VALUES ($1, 'g', $2, $3)`,
-		id, tokenHash, time.Now().UnixMilli()); err != nil {
-		b.Fatal(err)
-	}
-}
-
-func (p *pgTokens) DeviceByTokenHash(ctx context.Context, tokenHash []byte) (storage.Device, error) {
-	var d storage.Device
-	var revoked, rotated *int64
-	err := p.pool.QueryRow(ctx, `SELECT id, name, grp, created_at, revoked_at, token_rotated_at
-		FROM devices WHERE token_hash = $1`, tokenHash).Scan(&d.ID, &d.Name, &d.Group, &d.CreatedAt, &revoked, &rotated)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return storage.Device{}, fmt.Errorf("bench postgres: device by token: %w", storage.ErrNotFound)
-	}
-	if err != nil {
-		return storage.Device{}, fmt.Errorf("bench postgres: device by token: %w", err)
-	}
-	if revoked != nil {
-		return storage.Device{}, fmt.Errorf("bench postgres: device by token: %w", storage.ErrRevoked)
-	}
-	if rotated != nil {
-		d.TokenRotatedAt = *rotated
-	}
-	return d, nil
+	return st
 }
