@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -28,6 +29,9 @@ type ExportConfig struct {
 	Delete bool
 	// PageSize is the store page size; 0 means 1000 (the most a store serves).
 	PageSize int
+	// Workers is how many devices are exported at once; 0 means 4. Each
+	// file costs an fsync, so a few in flight hide the disk's latency.
+	Workers int
 	// Now is the clock of the manifest's times; nil means time.Now.
 	Now func() time.Time
 }
@@ -60,12 +64,16 @@ const (
 	deleteChunk = 1000
 )
 
-// exporter is the state of one Export run.
+// exporter is the state of one Export run. Workers read the store and
+// write files in parallel; mu serializes what they share: the manifest,
+// its flushes and the deletions that follow them.
 type exporter struct {
 	st  Store
 	cfg ExportConfig
 	log *zap.Logger
-	m   *Manifest
+
+	mu sync.Mutex
+	m  *Manifest
 	// byPath indexes m.Files; byFold maps a lower-cased path to its path, to
 	// catch two devices whose file names clash on a case-insensitive disk.
 	byPath map[string]int
@@ -74,6 +82,9 @@ type exporter struct {
 	// files verified since the last flush, deleted once it is on disk.
 	unflushed int
 	toDelete  []string
+	// dirty lists the day directories that got a file since the last flush:
+	// fsynced, each once, before the manifest lists their files.
+	dirty     map[string]bool
 	lastFlush time.Time
 	res       ExportResult
 }
@@ -84,6 +95,9 @@ type exporter struct {
 func Export(ctx context.Context, st Store, cfg ExportConfig, log *zap.Logger) (ExportResult, error) {
 	if cfg.PageSize <= 0 || cfg.PageSize > 1000 {
 		cfg.PageSize = 1000
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -100,12 +114,12 @@ func Export(ctx context.Context, st Store, cfg ExportConfig, log *zap.Logger) (E
 	}
 	defer unlock()
 
-	x := &exporter{st: st, cfg: cfg, log: log, byPath: map[string]int{}, byFold: map[string]string{}, lastFlush: cfg.Now()}
+	x := &exporter{st: st, cfg: cfg, log: log, byPath: map[string]int{}, byFold: map[string]string{}, dirty: map[string]bool{}, lastFlush: cfg.Now()}
 	if err := x.run(ctx); err != nil {
 		// Keep what was verified so far for the rerun; its deletions wait.
 		x.toDelete = nil
 		if x.unflushed > 0 && x.m != nil {
-			if werr := x.m.write(cfg.Dir); werr != nil {
+			if werr := x.save(); werr != nil {
 				log.Warn("archive export: manifest not saved after failure", zap.Error(werr))
 			}
 		}
@@ -141,12 +155,8 @@ func (x *exporter) run(ctx context.Context) error {
 	if err := x.flush(ctx, true); err != nil {
 		return err
 	}
-	for _, d := range devices {
-		for _, kind := range []storage.Kind{storage.KindLocations, storage.KindLogs} {
-			if err := x.exportSeries(ctx, d.ID, kind); err != nil {
-				return fmt.Errorf("device %q %s: %w", d.ID, kind, err)
-			}
-		}
+	if err := x.exportAll(ctx, devices); err != nil {
+		return err
 	}
 	x.m.Complete = true
 	// The second flush records the deletions the first one started.
@@ -164,6 +174,51 @@ func (x *exporter) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// exportAll runs the devices through cfg.Workers workers; the first
+// error stops them all.
+func (x *exporter) exportAll(ctx context.Context, devices []storage.Device) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan string)
+	var wg sync.WaitGroup
+	for range x.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				for _, kind := range []storage.Kind{storage.KindLocations, storage.KindLogs} {
+					if err := x.exportSeries(ctx, id, kind); err != nil {
+						cancel(fmt.Errorf("device %q %s: %w", id, kind, err))
+						return
+					}
+				}
+			}
+		}()
+	}
+feed:
+	for _, d := range devices {
+		select {
+		case next <- d.ID:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// listed reports whether the manifest lists path.
+func (x *exporter) listed(path string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.byPath[path]
+	return ok
 }
 
 // loadManifest reads the manifest of an earlier run, or starts one, and
@@ -238,12 +293,12 @@ type record struct {
 	ok  bool // false when JSON cannot carry it unchanged
 }
 
-// page reads one page of a device's records of kind with ts <= toMS.
-func (x *exporter) page(ctx context.Context, kind storage.Kind, device string, toMS int64, cursor string) ([]record, string, error) {
+// page reads one page (limit records) of a device's records of kind with ts <= toMS.
+func (x *exporter) page(ctx context.Context, kind storage.Kind, device string, toMS int64, cursor string, limit int) ([]record, string, error) {
 	var out []record
 	switch kind {
 	case storage.KindLocations:
-		items, next, err := x.st.Locations(ctx, storage.LocationQuery{Device: device, ToMS: toMS, Limit: x.cfg.PageSize, Cursor: cursor})
+		items, next, err := x.st.Locations(ctx, storage.LocationQuery{Device: device, ToMS: toMS, Limit: limit, Cursor: cursor})
 		if err != nil {
 			return nil, "", err
 		}
@@ -254,7 +309,7 @@ func (x *exporter) page(ctx context.Context, kind storage.Kind, device string, t
 		}
 		return out, next, nil
 	case storage.KindLogs:
-		items, next, err := x.st.Logs(ctx, storage.LogQuery{Device: device, ToMS: toMS, Limit: x.cfg.PageSize, Cursor: cursor})
+		items, next, err := x.st.Logs(ctx, storage.LogQuery{Device: device, ToMS: toMS, Limit: limit, Cursor: cursor})
 		if err != nil {
 			return nil, "", err
 		}
@@ -295,7 +350,26 @@ func (x *exporter) exportSeries(ctx context.Context, device string, kind storage
 	}()
 	cursor := ""
 	for {
-		recs, next, err := x.page(ctx, kind, device, toMS, cursor)
+		if cursor == "" && w == nil {
+			// A fresh start below a day: one record tells whether the next
+			// day down is listed already, so listed days cost a row each.
+			probe, _, err := x.page(ctx, kind, device, toMS, "", 1)
+			if err != nil {
+				return fmt.Errorf("read page: %w", err)
+			}
+			if len(probe) == 0 {
+				return nil
+			}
+			if day := dayOf(probe[0].ts); x.listed(relPath(kind, device, day)) {
+				start, err := dayStartMS(day)
+				if err != nil {
+					return err
+				}
+				toMS = start - 1
+				continue
+			}
+		}
+		recs, next, err := x.page(ctx, kind, device, toMS, cursor, x.cfg.PageSize)
 		if err != nil {
 			return fmt.Errorf("read page: %w", err)
 		}
@@ -311,7 +385,7 @@ func (x *exporter) exportSeries(ctx context.Context, device string, kind storage
 			}
 			if w == nil {
 				path := relPath(kind, device, day)
-				if _, listed := x.byPath[path]; listed {
+				if x.listed(path) {
 					start, err := dayStartMS(day)
 					if err != nil {
 						return err
@@ -324,7 +398,9 @@ func (x *exporter) exportSeries(ctx context.Context, device string, kind storage
 				}
 			}
 			if !r.ok {
+				x.mu.Lock()
 				x.res.Unarchivable++
+				x.mu.Unlock()
 				x.log.Warn("archive export: record left in the store: a string in it is not UTF-8",
 					zap.String("device", device), zap.String("kind", string(kind)), zap.Int64("ts", r.ts))
 				continue
@@ -357,7 +433,11 @@ func (x *exporter) finish(ctx context.Context, w *fileWriter) error {
 		return nil
 	}
 	fold := strings.ToLower(w.entry.Path)
-	if other, ok := x.byFold[fold]; ok && other != w.entry.Path {
+	x.mu.Lock()
+	other, clash := x.byFold[fold]
+	x.byFold[fold] = w.entry.Path
+	x.mu.Unlock()
+	if clash && other != w.entry.Path {
 		if _, err := os.Stat(filepath.Join(x.cfg.Dir, filepath.FromSlash(w.entry.Path))); err == nil {
 			w.abort()
 			return fmt.Errorf("%s and %s are one file on this case-insensitive disk: export to a case-sensitive one", other, w.entry.Path)
@@ -367,7 +447,9 @@ func (x *exporter) finish(ctx context.Context, w *fileWriter) error {
 	if err != nil {
 		return err
 	}
-	x.byFold[fold] = e.Path
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.dirty[filepath.Join(x.cfg.Dir, e.Day)] = true
 	x.byPath[e.Path] = len(x.m.Files)
 	x.m.Files = append(x.m.Files, e)
 	x.res.Written++
@@ -380,7 +462,8 @@ func (x *exporter) finish(ctx context.Context, w *fileWriter) error {
 }
 
 // flush writes the manifest when due (always when force), then deletes the
-// records of the files it lists for the first time.
+// records of the files it lists for the first time. The caller holds mu,
+// or runs alone.
 func (x *exporter) flush(ctx context.Context, force bool) error {
 	if x.unflushed == 0 && len(x.toDelete) == 0 {
 		return nil
@@ -393,16 +476,9 @@ func (x *exporter) flush(ctx context.Context, force bool) error {
 		}
 	}
 	if x.unflushed > 0 {
-		x.m.UpdatedAt = x.cfg.Now().UTC().Format(time.RFC3339)
-		if err := x.m.write(x.cfg.Dir); err != nil {
+		if err := x.save(); err != nil {
 			return err
 		}
-		// write sorts the files: index them again.
-		for i, f := range x.m.Files {
-			x.byPath[f.Path] = i
-		}
-		x.unflushed = 0
-		x.lastFlush = x.cfg.Now()
 	}
 	paths := x.toDelete
 	x.toDelete = nil
@@ -411,6 +487,29 @@ func (x *exporter) flush(ctx context.Context, force bool) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// save makes the files listed since the last save durable (their
+// directories fsynced) and then writes the manifest. The caller holds mu,
+// or runs alone.
+func (x *exporter) save() error {
+	for dir := range x.dirty {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("fsync %s: %w", dir, err)
+		}
+		delete(x.dirty, dir)
+	}
+	x.m.UpdatedAt = x.cfg.Now().UTC().Format(time.RFC3339)
+	if err := x.m.write(x.cfg.Dir); err != nil {
+		return err
+	}
+	// write sorts the files: index them again.
+	for i, f := range x.m.Files {
+		x.byPath[f.Path] = i
+	}
+	x.unflushed = 0
+	x.lastFlush = x.cfg.Now()
 	return nil
 }
 

@@ -20,7 +20,7 @@ const perDevice = 200
 // Export then import into an empty store: the same answers for the
 // exported range, nothing at or after the bound; the manifest adds up.
 func TestExportImportSameAnswers(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		fill(t, src, perDevice)
 		after := count(t, src, before, 0)
@@ -70,7 +70,7 @@ func TestExportImportSameAnswers(t *testing.T) {
 
 // A second export into the same directory writes nothing and changes no file.
 func TestExportSecondRunIsNoop(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		fill(t, src, perDevice)
 		dir := t.TempDir()
@@ -90,7 +90,7 @@ func TestExportSecondRunIsNoop(t *testing.T) {
 // listed, the manifest behind) ends with the very files of an
 // uninterrupted run: each record once.
 func TestExportResumesAfterCrash(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		fill(t, src, perDevice)
 		clean := t.TempDir()
@@ -163,7 +163,7 @@ func assertEachRecordOnce(t *testing.T, dir string, want int) {
 // A listed file that was damaged (and whose records are still in the
 // store) is written again; one whose records were deleted is an error.
 func TestExportRewritesDamagedFile(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		fill(t, src, perDevice)
 		dir := t.TempDir()
@@ -206,7 +206,7 @@ func TestExportRefusesOtherBoundAndSecondWriter(t *testing.T) {
 // bound stay; the manifest says so; importing the archive back restores
 // the answers.
 func TestExportDelete(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		needDelete(t, src)
 		fill(t, src, perDevice)
@@ -246,7 +246,7 @@ func TestExportDelete(t *testing.T) {
 // A run without --delete, then one with it: the second deletes what the
 // first verified (the crash between verify and delete), and nothing else.
 func TestExportDeleteLater(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		needDelete(t, src)
 		fill(t, src, perDevice)
@@ -294,7 +294,7 @@ func (s *lateStore) Locations(ctx context.Context, q storage.LocationQuery) ([]s
 }
 
 func TestExportDeleteOnlyWhatWasWritten(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		needDelete(t, src)
 		fill(t, src, perDevice)
@@ -303,7 +303,7 @@ func TestExportDeleteOnlyWhatWasWritten(t *testing.T) {
 		res := mustExport(t, &lateStore{Store: src}, ExportConfig{Dir: dir, BeforeMS: before, Delete: true, PageSize: 10})
 		inFiles := map[string]bool{}
 		for _, f := range mustManifest(t, dir).Files {
-			_ = readFile(dir, f, func(_ []byte, h recordHead) error { inFiles[string(f.Kind)+" "+h.ID] = true; return nil })
+			_ = readFile(dir, f, func(_ []byte, h recordHead) error { inFiles[string(f.Kind)+" "+h.Device+" "+h.ID] = true; return nil })
 		}
 		left := count(t, src, 0, before-1)
 		if len(inFiles)+left != n+3 || res.Deleted != int64(len(inFiles)) {
@@ -312,8 +312,8 @@ func TestExportDeleteOnlyWhatWasWritten(t *testing.T) {
 		for _, id := range []string{"late-passed", "late-current", "late-behind"} {
 			items, _, _ := src.Locations(context.Background(), storage.LocationQuery{Device: "d1", Limit: 1000, ToMS: before - 1})
 			stored := slices.ContainsFunc(items, func(l storage.Location) bool { return l.ID == id })
-			if stored == inFiles["locations "+id] {
-				t.Errorf("%s: in a file %v, still stored %v: want exactly one", id, inFiles["locations "+id], stored)
+			if stored == inFiles["locations d1 "+id] {
+				t.Errorf("%s: in a file %v, still stored %v: want exactly one", id, inFiles["locations d1 "+id], stored)
 			}
 		}
 	})
@@ -335,7 +335,7 @@ func (s *failingDelete) DeleteRecords(ctx context.Context, kind storage.Kind, de
 }
 
 func TestExportDeleteFailureThenRerun(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		needDelete(t, src)
 		fill(t, src, perDevice)

@@ -88,8 +88,10 @@ func (w *fileWriter) add(id string, ts int64, rec any) error {
 	return nil
 }
 
-// finish makes the file durable under its final name and reads it back;
-// only then is its entry returned for the manifest.
+// finish fsyncs the file, renames it to its final name and reads it back;
+// only then is its entry returned. The rename is durable once the day
+// directory is fsynced, which the exporter does, once for all the files of
+// a manifest flush, before the manifest lists them.
 func (w *fileWriter) finish(now time.Time) (FileEntry, error) {
 	e := &w.entry
 	fail := func(what string, err error) (FileEntry, error) {
@@ -111,9 +113,6 @@ func (w *fileWriter) finish(now time.Time) (FileEntry, error) {
 	final := filepath.Join(w.dir, filepath.FromSlash(e.Path))
 	if err := os.Rename(w.tmp.Name(), final); err != nil {
 		return fail("rename", err)
-	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		return FileEntry{}, fmt.Errorf("fsync directory of %s: %w", e.Path, err)
 	}
 	e.Bytes = w.size.n
 	e.SHA256 = hex.EncodeToString(w.fileHash.Sum(nil))

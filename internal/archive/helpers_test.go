@@ -12,7 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/devtrack/devtrack/internal/testutil/pgtest"
 	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/storage/postgres"
 	"github.com/devtrack/devtrack/storage/sqlite"
 )
 
@@ -20,12 +22,32 @@ import (
 // migrated, empty store closed at the end of the test.
 var stores = []struct {
 	name string
-	open func(t *testing.T) storage.Store
+	open func(t testing.TB) storage.Store
 }{
 	{"sqlite", openSQLite},
+	{"postgres", openPostgres},
 }
 
-func openSQLite(t *testing.T) storage.Store {
+// TestMain stops the package's PostgreSQL server (pgtest.Shared) at the end.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// openPostgres opens a store on a new database of the package's shared
+// server (skipped where PostgreSQL is not installed, see pgtest).
+func openPostgres(t testing.TB) storage.Store {
+	t.Helper()
+	srv := pgtest.Shared(t)
+	st, err := postgres.Open(context.Background(), srv.NewDB(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func openSQLite(t testing.TB) storage.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "devtrack.db"), nil)
 	if err != nil {
@@ -39,7 +61,7 @@ func openSQLite(t *testing.T) storage.Store {
 }
 
 // eachStore runs fn as a subtest per store, with a new source store.
-func eachStore(t *testing.T, fn func(t *testing.T, open func(t *testing.T) storage.Store)) {
+func eachStore(t *testing.T, fn func(t *testing.T, open func(t testing.TB) storage.Store)) {
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) { fn(t, s.open) })
 	}

@@ -15,7 +15,7 @@ import (
 
 // Importing twice stores nothing new and answers the same.
 func TestImportTwice(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) storage.Store) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		src := open(t)
 		fill(t, src, perDevice)
 		dir := t.TempDir()
