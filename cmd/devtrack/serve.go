@@ -169,7 +169,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	f.DurationVar(&ret.Logs, "retain-logs", 0, "delete logs whose device time is older than this (e.g. 720h); 0 keeps them forever")
 	f.DurationVar(&ret.Locations, "retain-locations", 0, "delete locations whose device time is older than this; 0 keeps them forever")
 	f.DurationVar(&ret.Every, "retain-every", time.Minute, "how often a worker tries a retention run (one worker at a time runs it, under a Redis lock)")
-	f.IntVar(&ret.Chunk, "retain-chunk", 2000, "most records one retention step deletes (SQLite: one short transaction)")
+	f.IntVar(&ret.Chunk, "retain-chunk", 1000, "most records one retention step deletes (SQLite: one short transaction)")
 	f.Float64Var(&ret.Share, "retain-share", 0.1, "part of the time (0-1] a retention run spends deleting; it pauses the rest, so the drain keeps its pace")
 	return cmd
 }
