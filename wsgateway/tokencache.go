@@ -3,6 +3,7 @@ package wsgateway
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +50,7 @@ type tokenCache struct {
 
 	mu       sync.Mutex
 	lru      *simplelru.LRU[string, cachedDevice] // by string(token hash)
-	byDevice map[string]map[string]struct{}       // device id -> keys in lru
+	byDevice map[string][]string                  // device id -> its keys in lru (one, two around a rotation)
 	gen      uint64                               // bumped by every revoke or rotation seen
 	// revokesAt and rotationsAt are when the last complete round of each
 	// poll began (zero: none yet).
@@ -81,7 +82,7 @@ const (
 // newTokenCache returns a cache of at most size entries, each kept at most
 // ttl, in front of load.
 func newTokenCache(size int, ttl time.Duration, load deviceLookup) (*tokenCache, error) {
-	c := &tokenCache{load: load, ttl: ttl, now: time.Now, byDevice: map[string]map[string]struct{}{}}
+	c := &tokenCache{load: load, ttl: ttl, now: time.Now, byDevice: map[string][]string{}}
 	lru, err := simplelru.NewLRU(size, c.unindex)
 	if err != nil {
 		return nil, fmt.Errorf("token cache of %d entries: %w", size, err)
@@ -175,22 +176,22 @@ func (c *tokenCache) put(key string, d storage.Device, gen uint64) {
 		c.unindex(key, old) // Add replaces a value without calling unindex
 	}
 	c.lru.Add(key, cachedDevice{dev: d, expires: c.now().Add(c.ttl)})
-	keys := c.byDevice[d.ID]
-	if keys == nil {
-		keys = map[string]struct{}{}
-		c.byDevice[d.ID] = keys
+	if keys := c.byDevice[d.ID]; !slices.Contains(keys, key) {
+		c.byDevice[d.ID] = append(keys, key)
 	}
-	keys[key] = struct{}{}
 }
 
 // unindex is the LRU's eviction callback (called with mu held): it keeps
-// byDevice in step with the entries.
+// byDevice in step with the entries. A slice, not a set: a device has one
+// token cached, two around a rotation, and 100,000 small maps would weigh
+// several times what the entries do.
 func (c *tokenCache) unindex(key string, e cachedDevice) {
-	keys := c.byDevice[e.dev.ID]
-	delete(keys, key)
+	keys := slices.DeleteFunc(c.byDevice[e.dev.ID], func(k string) bool { return k == key })
 	if len(keys) == 0 {
 		delete(c.byDevice, e.dev.ID)
+		return
 	}
+	c.byDevice[e.dev.ID] = keys
 }
 
 // revocationsChecked is told by each complete round of the revoke poll,
@@ -204,8 +205,9 @@ func (c *tokenCache) revocationsChecked(start time.Time, revoked []string) {
 	if len(revoked) > 0 {
 		c.gen++
 		for _, id := range revoked {
-			for key := range c.byDevice[id] {
-				c.lru.Remove(key) // unindex deletes from the map being ranged: allowed
+			// A copy: Remove calls unindex, which edits the slice.
+			for _, key := range slices.Clone(c.byDevice[id]) {
+				c.lru.Remove(key)
 			}
 		}
 	}
@@ -224,7 +226,7 @@ func (c *tokenCache) rotationsChecked(start time.Time, rotated []storage.Device)
 	if len(rotated) > 0 {
 		c.gen++
 		for _, d := range rotated {
-			for key := range c.byDevice[d.ID] {
+			for _, key := range slices.Clone(c.byDevice[d.ID]) {
 				if e, ok := c.lru.Peek(key); ok && e.dev.TokenRotatedAt != d.TokenRotatedAt {
 					c.lru.Remove(key)
 				}
