@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newQueueCmd(g),
 		newSimCmd(g),
 		newDemoCmd(g),
+		newArchiveCmd(g),
 	)
 	return root
 }
