@@ -18,8 +18,9 @@ import (
 // across hosts, and whoever holds it at a tick purges. The store deletes in
 // chunks (SQLite in short transactions, PostgreSQL drops whole partitions),
 // and between chunks retention pauses in proportion to the chunk's time
-// (Config.Share), so that the worker's batches, which wait for the same
-// write lock and share the CPU, keep their pace.
+// (RetentionConfig.Share) while the worker has a backlog, so that its
+// batches, which wait for the same write lock and share the CPU, keep their
+// pace.
 type Retention struct {
 	cfg   RetentionConfig
 	lock  RetentionLock
@@ -69,13 +70,18 @@ type RetentionConfig struct {
 	// worker's batch waits that long at most.
 	Chunk int
 	// Share is the part of the time, from 0 to 1, that a run spends in the
-	// store: after a chunk that took d, retention waits d*(1-Share)/Share.
-	// Default 0.1.
+	// store while the worker is busy: after a chunk that took d, retention
+	// waits d*(1-Share)/Share. Default 0.1.
 	Share float64
 	// LockTTL is the lease of the lock; the holder renews it every third of
 	// it, and a holder that dies frees it after at most this long.
 	// Default 30 s.
 	LockTTL time.Duration
+	// Busy reports whether the worker draining beside retention has a
+	// backlog (Worker.Busy). Only then does a run pause between chunks:
+	// a worker that keeps up loses nothing to a faster purge, and a store
+	// with much to delete gets it done. nil: always pause.
+	Busy func() bool
 	// Holder names this process in the lock's token. Default "worker".
 	Holder string
 	// StoreTimeout bounds one Purge call; RedisTimeout one lock call.
@@ -186,7 +192,9 @@ func (r *Retention) RunOnce(ctx context.Context) bool {
 	got, err := r.lock.TryLock(c, retentionJob, r.token, r.cfg.LockTTL)
 	cancel()
 	if err != nil {
-		r.log.Warn("retention: take the lock", zap.Error(err))
+		if ctx.Err() == nil {
+			r.log.Warn("retention: take the lock", zap.Error(err))
+		}
 		return false
 	}
 	if !got {
@@ -246,6 +254,8 @@ func (r *Retention) hold(ctx context.Context, lost context.CancelFunc) {
 		ok, err := r.lock.RenewLock(c, retentionJob, r.token, r.cfg.LockTTL)
 		cancel()
 		switch {
+		case ctx.Err() != nil:
+			return // the run ended meanwhile
 		case err == nil && ok:
 			renewed = time.Now()
 		case err == nil:
@@ -319,6 +329,9 @@ func (r *Retention) purge(ctx context.Context, kind storage.Kind, before time.Ti
 		}
 		if n == 0 {
 			return true
+		}
+		if r.cfg.Busy != nil && !r.cfg.Busy() {
+			continue
 		}
 		if !sleep(ctx, time.Duration(float64(time.Since(t))*pause)) {
 			return false

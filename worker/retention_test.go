@@ -297,3 +297,53 @@ func TestRetentionConfig(t *testing.T) {
 		t.Errorf("Run without periods = %v, want nil at once", err)
 	}
 }
+
+// grantingLock is a lock that is always free.
+type grantingLock struct{}
+
+func (grantingLock) TryLock(context.Context, string, string, time.Duration) (bool, error) {
+	return true, nil
+}
+func (grantingLock) RenewLock(context.Context, string, string, time.Duration) (bool, error) {
+	return true, nil
+}
+func (grantingLock) Unlock(context.Context, string, string) (bool, error) { return true, nil }
+
+// slowPurges removes 10 records per call for chunks calls, each taking 5 ms.
+type slowPurges struct{ left atomic.Int32 }
+
+func (p *slowPurges) Purge(ctx context.Context, _ storage.Kind, _ int64, _ int) (int64, error) {
+	time.Sleep(5 * time.Millisecond)
+	if p.left.Add(-1) < 0 {
+		return 0, nil
+	}
+	return 10, nil
+}
+
+// A run pauses between chunks only while the worker has a backlog.
+func TestRetentionPausesOnlyWhileTheWorkerIsBusy(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		p := &slowPurges{}
+		p.left.Store(10)
+		r, err := worker.NewRetention(worker.RetentionConfig{Logs: time.Hour, Share: 0.05, Busy: func() bool { return busy }},
+			grantingLock{}, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if !r.RunOnce(context.Background()) {
+			t.Fatal("no run")
+		}
+		took := time.Since(start)
+		if s := r.Stats(); s.Logs != 100 || s.Runs != 1 {
+			t.Fatalf("busy %v: stats %+v, want 100 logs in one run", busy, s)
+		}
+		// 10 chunks of 5 ms; busy, each is followed by a pause of 19 times it.
+		if busy && took < 10*100*time.Millisecond*9/10 {
+			t.Errorf("busy worker: the run took %s, want the pauses (about 1 s)", took)
+		}
+		if !busy && took > 500*time.Millisecond {
+			t.Errorf("idle worker: the run took %s, want no pauses (about 50 ms)", took)
+		}
+	}
+}

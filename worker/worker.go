@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/devtrack/devtrack/internal/redisq"
@@ -127,6 +128,9 @@ type Worker struct {
 	log   *zap.Logger
 
 	health storeHealth
+	// fullAt is when a take last handed over a full batch (Unix ns): the
+	// list had a backlog then (Busy).
+	fullAt atomic.Int64
 
 	mu    sync.Mutex
 	stats Stats
@@ -151,6 +155,13 @@ func New(cfg Config, q Queue, s BatchStore, log *zap.Logger) (*Worker, error) {
 	}
 	cfg.setDefaults()
 	return &Worker{cfg: cfg, queue: q, store: s, log: log.With(zap.String("worker", cfg.ID))}, nil
+}
+
+// Busy reports whether the worker is draining a backlog: a take handed it
+// a full batch within the last two seconds. A worker that gets less keeps
+// up with what arrives.
+func (w *Worker) Busy() bool {
+	return time.Since(time.Unix(0, w.fullAt.Load())) < 2*time.Second
 }
 
 // ID is the worker's id.
@@ -220,6 +231,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.log.Warn("take from queue", zap.Error(err))
 			sleep(ctx, time.Second)
 			continue
+		}
+		if len(items) >= w.cfg.BatchSize {
+			w.fullAt.Store(time.Now().UnixNano())
 		}
 		if len(items) > 0 {
 			w.process(work, ctx, items, false)

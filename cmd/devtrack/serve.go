@@ -136,7 +136,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			ret.Holder = w.ID()
+			ret.Holder, ret.Busy = w.ID(), w.Busy
 			retention, err := worker.NewRetention(ret, rdb, store, log)
 			if err != nil {
 				return usageError{err}
