@@ -105,6 +105,10 @@ func (w *where) page(from, to int64, cur string, limit int) error {
 
 const pageOrder = " ORDER BY ts DESC, seq DESC LIMIT ?"
 
+// indexPlanFrom joins the rows that the index matched (a JSON array, the
+// first argument) to logs, in that order.
+const indexPlanFrom = "json_each(?) AS m CROSS JOIN logs ON logs.seq = m.value"
+
 // logsSelect names the table of every column: a search joins logs_fts, which
 // has a message column too.
 const logsSelect = `SELECT logs.seq, logs.device, logs.id, logs.ts, logs.received_at,
@@ -153,50 +157,14 @@ func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]stora
 // Logs returns one page of logs, newest first.
 func (s *Store) Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntry, string, error) {
 	limit := pageLimit(q.Limit)
-	var w where
-	// none is set by a filter that nothing can pass; the cursor is still checked.
-	none := false
-	if q.Device != "" {
-		w.add("device = ?", q.Device)
-	}
-	if q.Devices != nil {
-		none = none || len(q.Devices) == 0
-		// One JSON parameter instead of one per device: an operator may see
-		// more devices than SQLite allows parameters.
-		list, err := json.Marshal(q.Devices)
-		if err != nil {
-			return nil, "", fmt.Errorf("sqlite: logs: %w", err)
-		}
-		w.add("device IN (SELECT value FROM json_each(?))", string(list))
-	}
-	if q.Level != "" {
-		w.add("level = ?", q.Level)
-	}
-	srch, err := parseSearch(q.Text)
+	query, args, none, err := s.logsQuery(ctx, q, limit)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
-	}
-	from := "logs"
-	if srch != nil && !none {
-		index, err := s.useIndex(ctx, srch)
-		if err != nil {
-			return nil, "", fmt.Errorf("sqlite: logs: %w", err)
-		}
-		if index {
-			// The index plan: the matches drive the join, then are sorted.
-			from = "logs_fts CROSS JOIN logs ON logs.seq = logs_fts.rowid"
-			w.add("logs_fts MATCH ?", srch.match)
-		}
-		call, args := srch.matchArgs("logs.message")
-		w.add(call, args...)
-	}
-	if err := w.page(q.FromMS, q.ToMS, q.Cursor, limit); err != nil {
 		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
 	}
 	if none {
 		return []storage.LogEntry{}, "", nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, logsSelect+from+w.sql()+pageOrder, w.args...)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
 	}
@@ -241,4 +209,61 @@ func floatPtr(v sql.NullFloat64) *float64 {
 		return nil
 	}
 	return &v.Float64
+}
+
+// logsQuery builds the SQL of one page of q (limit+1 rows) and its
+// arguments; none is true when no log can pass the filters. A search picks
+// its plan here (see search.go).
+func (s *Store) logsQuery(ctx context.Context, q storage.LogQuery, limit int) (query string, args []any, none bool, err error) {
+	srch, err := parseSearch(q.Text)
+	if err != nil {
+		return "", nil, false, err
+	}
+	none = q.Devices != nil && len(q.Devices) == 0
+	var ids string
+	index := false
+	if srch != nil && !none {
+		if ids, index, err = s.indexMatches(ctx, srch); err != nil {
+			return "", nil, false, err
+		}
+	}
+	var w where
+	if q.Device != "" {
+		w.add("device = ?", q.Device)
+	}
+	if q.Devices != nil {
+		// One JSON parameter instead of one per device: an operator may see
+		// more devices than SQLite allows parameters.
+		list, err := json.Marshal(q.Devices)
+		if err != nil {
+			return "", nil, false, err
+		}
+		col := "device"
+		if srch != nil && !index && q.Device == "" && len(q.Devices) > walkDeviceIndexMax {
+			// A walk over many devices: the (device, ts) index would read
+			// every log of each one and sort them all; the (ts) index
+			// in page order stops at the first page. The + keeps SQLite
+			// from using an index for this condition.
+			col = "+device"
+		}
+		w.add(col+" IN (SELECT value FROM json_each(?))", string(list))
+	}
+	if q.Level != "" {
+		w.add("level = ?", q.Level)
+	}
+	from := "logs"
+	if srch != nil && !none {
+		if index {
+			// The index plan: the matches drive the join, then are sorted.
+			from = indexPlanFrom
+			w.args = append([]any{ids}, w.args...)
+		}
+		call, args := srch.matchArgs("logs.message")
+		w.add(call, args...)
+	}
+	// The cursor is checked even when nothing can match.
+	if err := w.page(q.FromMS, q.ToMS, q.Cursor, limit); err != nil {
+		return "", nil, false, err
+	}
+	return logsSelect + from + w.sql() + pageOrder, w.args, none, nil
 }

@@ -18,14 +18,14 @@ package sqlite
 //     slow when they are rare, since it reads until it has found them.
 //   - index: take every row that the trigram index matches, then sort them.
 //     Quick when matches are rare; slow when common, since all are sorted.
-// searchPlan counts the index's matches up to indexPlanMax and picks: fewer
+// indexMatches reads the index's matches up to indexPlanMax and picks: fewer
 // means rare, so the index plan, which then sorts fewer than that many rows.
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -40,6 +40,11 @@ import (
 // page of 100 in well under 200 ms on either side of it (see BenchmarkSearch).
 // A variable so that tests can force either plan.
 var indexPlanMax = 20_000
+
+// walkDeviceIndexMax is the most devices (LogQuery.Devices) for which a walk
+// reads each device's logs through (device, ts) and sorts them; for more, it
+// walks (ts) and checks the device of each row.
+const walkDeviceIndexMax = 16
 
 // minIndexedRunes is the shortest term the trigram index can look up.
 const minIndexedRunes = 3
@@ -79,14 +84,52 @@ func matchFunc(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, e
 	if !ok {
 		return int64(0), nil
 	}
-	folded := storage.Fold(msg)
+	ascii := isASCII(msg)
+	var folded string
+	if !ascii {
+		folded = storage.Fold(msg)
+	}
 	for _, a := range args[1:] {
 		t, _ := textArg(a)
-		if !strings.Contains(folded, t) {
+		// An ASCII message folds to its ASCII lower case: compared as
+		// such, in place, it costs no copy per row.
+		if ascii && !containsLowerASCII(msg, t) || !ascii && !strings.Contains(folded, t) {
 			return int64(0), nil
 		}
 	}
 	return int64(1), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// containsLowerASCII reports whether the ASCII lower case of s contains sub
+// (already folded). A sub with other bytes is not in an ASCII s.
+func containsLowerASCII(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for j < n && lowerASCII(s[i+j]) == sub[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // textArg is the string of a TEXT (or BLOB) argument; false for NULL.
@@ -115,29 +158,47 @@ func parseSearch(text string) (*search, error) {
 		return nil, err
 	}
 	s := &search{}
+	var match []string
 	for _, t := range terms {
 		f := storage.Fold(t)
 		s.folded = append(s.folded, f)
-		if q, ok := ftsPhrase(f); ok {
-			if s.match != "" {
-				s.match += " "
-			}
-			s.match += q
-		}
+		match = append(match, ftsTrigrams(f)...)
 	}
+	s.match = strings.Join(match, " ")
 	return s, nil
 }
 
-// ftsPhrase makes a folded term an FTS5 string, which the trigram tokenizer
-// reads as the phrase of its trigrams: every character is literal there but
-// the double quote, written twice. A term shorter than three characters has
-// no trigram; a NUL would end the query string (FTS5 reads it as a C
-// string): neither is looked up, devtrack_match checks them.
-func ftsPhrase(term string) (string, bool) {
-	if utf8.RuneCountInString(term) < minIndexedRunes || strings.IndexByte(term, 0) >= 0 {
-		return "", false
+// ftsTrigrams are FTS5 strings of trigrams of a folded term, which the index
+// ANDs: trigrams from the start, three characters apart, and the last one,
+// so that every character is in one. A message that holds the term holds
+// them all, so the index misses nothing; it may find a message that holds
+// them elsewhere, which devtrack_match then drops. This is a fraction of the
+// phrase of every trigram, which FTS5 must also check for positions: for
+// "failed after 42 retries", 8 strings instead of a phrase of 21 (measured
+// in BenchmarkSearch). In an FTS5 string every character is literal but the
+// double quote, written twice. A term shorter than three characters has no
+// trigram; one with a NUL is left out too (FTS5 reads the query as a C
+// string): devtrack_match checks both.
+func ftsTrigrams(term string) []string {
+	if strings.IndexByte(term, 0) >= 0 {
+		return nil
 	}
-	return `"` + strings.ReplaceAll(term, `"`, `""`) + `"`, true
+	runes := []rune(term)
+	if len(runes) < minIndexedRunes {
+		return nil
+	}
+	var out []string
+	quote := func(i int) {
+		out = append(out, `"`+strings.ReplaceAll(string(runes[i:i+minIndexedRunes]), `"`, `""`)+`"`)
+	}
+	i := 0
+	for ; i+minIndexedRunes <= len(runes); i += minIndexedRunes {
+		quote(i)
+	}
+	if i < len(runes) {
+		quote(len(runes) - minIndexedRunes)
+	}
+	return out
 }
 
 // matchArgs is the SQL call of devtrack_match on column and its arguments.
@@ -149,17 +210,38 @@ func (s *search) matchArgs(column string) (string, []any) {
 	return "devtrack_match(" + column + strings.Repeat(", ?", len(args)) + ")", args
 }
 
-// useIndex reports whether the index plan is the quicker one: whether the
-// index matches fewer than indexPlanMax rows.
-func (s *Store) useIndex(ctx context.Context, srch *search) (bool, error) {
+// indexMatches returns, as a JSON array, the rows that the index matches
+// when there are at most indexPlanMax of them: the index plan then looks up
+// only those. ok is false when there are more, or when no term can be looked
+// up: the walk is the quicker plan. The index is read once.
+func (s *Store) indexMatches(ctx context.Context, srch *search) (ids string, ok bool, err error) {
 	if srch.match == "" {
-		return false, nil
+		return "", false, nil
 	}
-	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM
-		(SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? LIMIT ?)`, srch.match, indexPlanMax).Scan(&n)
-	if err != nil && err != sql.ErrNoRows {
-		return false, fmt.Errorf("count index matches: %w", err)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? LIMIT ?`,
+		srch.match, indexPlanMax+1)
+	if err != nil {
+		return "", false, fmt.Errorf("search the index: %w", err)
 	}
-	return n < indexPlanMax, nil
+	defer rows.Close()
+	b := make([]byte, 0, 256)
+	b = append(b, '[')
+	n := 0
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return "", false, fmt.Errorf("search the index: %w", err)
+		}
+		if n++; n > indexPlanMax {
+			return "", false, closeRows(rows, "search the index")
+		}
+		if n > 1 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	if err := rows.Err(); err != nil {
+		return "", false, fmt.Errorf("search the index: %w", err)
+	}
+	return string(append(b, ']')), true, nil
 }

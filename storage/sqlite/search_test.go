@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,23 +13,24 @@ import (
 	"github.com/devtrack/devtrack/storage/storagetest"
 )
 
-func TestFTSPhrase(t *testing.T) {
+func TestFTSTrigrams(t *testing.T) {
 	for _, tc := range []struct {
-		term, want string
-		ok         bool
+		term string
+		want []string
 	}{
-		{"fail", `"fail"`, true},
-		{"開門失", `"開門失"`, true},
-		{"開門", "", false},
-		{"門", "", false},
-		{`say "hi"`, `"say ""hi"""`, true},
-		{`"; drop table logs; --`, `"""; drop table logs; --"`, true},
-		{"a\x00bc", "", false},
-		{"near(a b)", `"near(a b)"`, true},
+		{"fail", []string{`"fai"`, `"ail"`}},
+		{"failed", []string{`"fai"`, `"led"`}},
+		{"failed after 42 retries", []string{`"fai"`, `"led"`, `" af"`, `"ter"`, `" 42"`, `" re"`, `"tri"`, `"ies"`}},
+		{"開門失", []string{`"開門失"`}},
+		{"設備開門失敗", []string{`"設備開"`, `"門失敗"`}},
+		{"開門", nil},
+		{"門", nil},
+		{`a"b"c`, []string{`"a""b"`, `"b""c"`}},
+		{`"; drop table logs; --`, []string{`"""; "`, `"dro"`, `"p t"`, `"abl"`, `"e l"`, `"ogs"`, `"; -"`, `" --"`}},
+		{"a\x00bc", nil},
 	} {
-		got, ok := ftsPhrase(tc.term)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("ftsPhrase(%q) = %s, %v; want %s, %v", tc.term, got, ok, tc.want, tc.ok)
+		if got := ftsTrigrams(tc.term); !slices.Equal(got, tc.want) {
+			t.Errorf("ftsTrigrams(%q) = %q, want %q", tc.term, got, tc.want)
 		}
 	}
 }
@@ -119,17 +122,32 @@ func FuzzLogsText(f *testing.F) {
 	})
 }
 
-// TestSearchPlans runs the search cases of the suite with each plan forced,
-// so that both give the rules' answers whatever the counts choose.
-func TestSearchPlans(t *testing.T) {
+// TestSearchWalkPlan runs the search cases of the suite with the walk plan
+// forced. On their small fixtures the counts pick the index plan for every
+// term it can look up (TestConformance), so both plans give the rules'
+// answers.
+func TestSearchWalkPlan(t *testing.T) {
 	saved := indexPlanMax
 	t.Cleanup(func() { indexPlanMax = saved })
-	for name, v := range map[string]int{"walk": 0, "index": 1 << 30} {
-		t.Run(name, func(t *testing.T) {
-			indexPlanMax = v
-			storagetest.RunSearch(t, func(t *testing.T) storage.Store {
-				return openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
-			})
-		})
+	indexPlanMax = 0
+	storagetest.RunSearch(t, func(t *testing.T) storage.Store {
+		return openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
+	})
+}
+
+// FuzzMatchFunc checks devtrack_match, with its ASCII shortcut, against
+// storage.MatchesSearch.
+func FuzzMatchFunc(f *testing.F) {
+	for _, s := range [][2]string{{"Upload FAILED", "fail"}, {"İstanbul", "istanbul"}, {"a\x00b", "\x00"}, {"\xffK", "k"}, {"KELVIN", "k"}, {"", ""}} {
+		f.Add(s[0], s[1])
 	}
+	f.Fuzz(func(t *testing.T, msg, term string) {
+		v, err := matchFunc(nil, []driver.Value{msg, storage.Fold(term)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := v == int64(1), storage.MatchesSearch(msg, []string{term}); got != want {
+			t.Fatalf("devtrack_match(%q, %q) = %v, storage.MatchesSearch says %v", msg, term, got, want)
+		}
+	})
 }

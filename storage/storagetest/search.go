@@ -165,7 +165,12 @@ func testSearchMatchesReference(t *testing.T, st storage.Store) {
 			if st2.found && q.Device == "" && q.Devices == nil && q.Level == "" && q.FromMS == 0 && len(want) == 0 {
 				t.Fatalf("fixture: %q finds nothing in the reference; the case would test nothing", st2.text)
 			}
-			for _, limit := range []int{3, 1000} {
+			// Small pages once per text; the filters in one page each.
+			limits := []int{1000}
+			if f.Device == "" && f.Devices == nil && f.Level == "" && f.FromMS == 0 {
+				limits = append(limits, 3)
+			}
+			for _, limit := range limits {
 				q.Limit = limit
 				got := logIDs(allLogs(t, st, q))
 				if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
