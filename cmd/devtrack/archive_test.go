@@ -21,8 +21,9 @@ import (
 	"time"
 
 	"github.com/devtrack/devtrack/internal/archive"
+	"github.com/devtrack/devtrack/internal/testutil/pgtest"
 	"github.com/devtrack/devtrack/storage"
-	"github.com/devtrack/devtrack/storage/sqlite"
+	"github.com/devtrack/devtrack/storage/backend"
 	"github.com/spf13/cobra"
 )
 
@@ -94,21 +95,27 @@ func runWithArchive(args []string) int {
 	return exitFailure
 }
 
-// archiveEnv is a store file for the archive commands.
+// archiveEnv is a store for the archive commands and a directory.
 type archiveEnv struct {
 	t   *testing.T
 	dir string
-	db  string
+	dsn string
 }
 
+// newArchiveEnv uses a SQLite file.
 func newArchiveEnv(t *testing.T) *archiveEnv {
 	d := t.TempDir()
-	return &archiveEnv{t: t, dir: d, db: filepath.Join(d, "devtrack.db")}
+	return &archiveEnv{t: t, dir: d, dsn: "sqlite://" + filepath.Join(d, "devtrack.db")}
+}
+
+// newArchiveEnvOn uses the store named by dsn.
+func newArchiveEnvOn(t *testing.T, dsn string) *archiveEnv {
+	return &archiveEnv{t: t, dir: t.TempDir(), dsn: dsn}
 }
 
 func (e *archiveEnv) cmd(args ...string) *exec.Cmd {
 	cmd := archiveCmd(args...)
-	cmd.Env = append(append(os.Environ(), cmd.Env...), "DEVTRACK_STORE=sqlite://"+e.db, "DEVTRACK_LOG_FORMAT=json")
+	cmd.Env = append(append(os.Environ(), cmd.Env...), "DEVTRACK_STORE="+e.dsn, "DEVTRACK_LOG_FORMAT=json")
 	return cmd
 }
 
@@ -137,7 +144,7 @@ func (e *archiveEnv) ok(args ...string) string {
 
 func (e *archiveEnv) open() storage.Store {
 	e.t.Helper()
-	st, err := sqlite.Open(context.Background(), e.db, nil)
+	st, err := backend.Open(context.Background(), e.dsn, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -415,109 +422,126 @@ func listedFiles(dir string) int {
 // run leaves every record in exactly one file, a complete manifest and
 // nothing else in the directory.
 func TestArchiveKill9Resume(t *testing.T) {
-	for _, del := range []bool{false, true} {
-		t.Run(fmt.Sprintf("delete=%v", del), func(t *testing.T) {
-			e := newArchiveEnv(t)
-			if del {
-				st := e.open()
-				_, err := st.DeleteRecords(context.Background(), storage.KindLogs, "none", []string{"x"})
-				st.Close()
-				if err != nil && strings.Contains(err.Error(), "not implemented") {
-					t.Skipf("--delete needs Store.DeleteRecords, not implemented for SQLite yet: %v", err)
-				}
-			}
-			e.fill(archiveKillDevices, 30, archiveKillPerDay)
-			devs := e.devices()
-			want := e.records(devs)
-			dir := filepath.Join(e.dir, "archive")
-			args := []string{"archive", "export", "--before", "2026-11-30", "--to", dir}
-			if del {
-				args = append(args, "--delete")
-			}
-			points := []struct {
-				name string
-				wait func() bool
-			}{
-				{"at start", func() bool { return true }},
-				{"before the first listing", sleepFor(150 * time.Millisecond)},
-				{"after a few files", func() bool { return listedFiles(dir) >= 1 }},
-				{"midway", func() bool { return listedFiles(dir) >= archiveKillDevices*30 }},
-				{"later", func() bool { return listedFiles(dir) >= archiveKillDevices*45 }},
-			}
-			for _, p := range points {
-				cmd := e.cmd(args...)
-				var errb bytes.Buffer
-				cmd.Stderr = &errb
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
-				finished := false
-			wait:
-				for !p.wait() {
-					select {
-					case <-done:
-						finished = true
-						break wait
-					case <-time.After(5 * time.Millisecond):
-					}
-				}
-				if !finished {
-					_ = cmd.Process.Signal(syscall.SIGKILL)
-					<-done
-				}
-				files, _ := archived(t, dir)
-				stored := e.records(devs)
-				for k := range want {
-					if !stored[k] && !files[k] {
-						t.Fatalf("kill %s: %s deleted from the store but in no listed file", p.name, k)
-					}
-					if !del && !stored[k] {
-						t.Fatalf("kill %s: %s deleted without --delete", p.name, k)
-					}
-				}
-				for k := range files {
-					if !want[k] {
-						t.Fatalf("kill %s: %s in a file but never stored", p.name, k)
-					}
-				}
-				t.Logf("kill %s: %d files listed, %d of %d records stored (finished first: %v)", p.name, listedFiles(dir), len(stored), len(want), finished)
-			}
+	t.Run("sqlite", func(t *testing.T) {
+		for _, del := range []bool{false, true} {
+			t.Run(fmt.Sprintf("delete=%v", del), func(t *testing.T) { archiveKill9(t, newArchiveEnv(t), del) })
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		pg := pgtest.StartWith(t, pgtest.Options{Durable: true})
+		for _, del := range []bool{false, true} {
+			t.Run(fmt.Sprintf("delete=%v", del), func(t *testing.T) { archiveKill9(t, newArchiveEnvOn(t, pg.NewDB(t)), del) })
+		}
+	})
+}
 
-			start := time.Now()
-			out := e.ok(args...)
-			t.Logf("final run %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
-			files, m := archived(t, dir)
-			if len(files) != len(want) || !m.Complete {
-				t.Fatalf("after the final run: %d records in files, want %d; complete %v", len(files), len(want), m.Complete)
-			}
-			stored := e.records(devs)
-			if del && len(stored) != 0 || !del && len(stored) != len(want) {
-				t.Fatalf("after the final run: %d records older than --before stored (delete %v)", len(stored), del)
-			}
-			if m.Delete != del {
-				t.Fatalf("manifest delete %v, want %v", m.Delete, del)
-			}
-			for _, f := range m.Files {
-				if f.Deleted != del {
-					t.Fatalf("%s: deleted %v, want %v", f.Path, f.Deleted, del)
+func archiveKill9(t *testing.T, e *archiveEnv, del bool) {
+	e.fill(archiveKillDevices, 30, archiveKillPerDay)
+	devs := e.devices()
+	want := e.records(devs)
+	dir := filepath.Join(e.dir, "archive")
+	args := []string{"archive", "export", "--before", "2026-11-30", "--to", dir}
+	if del {
+		args = append(args, "--delete")
+	}
+	stale := map[string]bool{}
+	points := []struct {
+		name string
+		wait func() bool
+	}{
+		{"at start", func() bool { return true }},
+		{"before the first listing", sleepFor(150 * time.Millisecond)},
+		{"while a file is half written", func() bool {
+			// A temporary file of this run (the previous kill left its own).
+			tmps, _ := filepath.Glob(filepath.Join(dir, "*", ".*.tmp"))
+			for _, tmp := range tmps {
+				if !stale[tmp] {
+					return listedFiles(dir) == 0
 				}
 			}
-			onDisk, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
-			hidden, _ := filepath.Glob(filepath.Join(dir, "*", ".*"))
-			if len(onDisk) != len(m.Files) || len(hidden) != 0 {
-				t.Fatalf("%d files and %d temporary files on disk, the manifest lists %d", len(onDisk), len(hidden), len(m.Files))
+			return false
+		}},
+		{"after a few files", func() bool { return listedFiles(dir) >= 1 }},
+		{"midway", func() bool { return listedFiles(dir) >= archiveKillDevices*30 }},
+		{"later", func() bool { return listedFiles(dir) >= archiveKillDevices*45 }},
+	}
+	for _, p := range points {
+		clear(stale)
+		tmps, _ := filepath.Glob(filepath.Join(dir, "*", ".*.tmp"))
+		for _, tmp := range tmps {
+			stale[tmp] = true
+		}
+		cmd := e.cmd(args...)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		finished := false
+	wait:
+		for !p.wait() {
+			select {
+			case <-done:
+				finished = true
+				break wait
+			case <-time.After(5 * time.Millisecond):
 			}
-		})
+		}
+		if !finished {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+		}
+		files, _ := archived(t, dir)
+		stored := e.records(devs)
+		for k := range want {
+			if !stored[k] && !files[k] {
+				t.Fatalf("kill %s: %s deleted from the store but in no listed file", p.name, k)
+			}
+			if !del && !stored[k] {
+				t.Fatalf("kill %s: %s deleted without --delete", p.name, k)
+			}
+		}
+		for k := range files {
+			if !want[k] {
+				t.Fatalf("kill %s: %s in a file but never stored", p.name, k)
+			}
+		}
+		t.Logf("kill %s: %d files listed, %d of %d records stored (finished first: %v)", p.name, listedFiles(dir), len(stored), len(want), finished)
+	}
+
+	start := time.Now()
+	out := e.ok(args...)
+	t.Logf("final run %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
+	files, m := archived(t, dir)
+	if len(files) != len(want) || !m.Complete {
+		t.Fatalf("after the final run: %d records in files, want %d; complete %v", len(files), len(want), m.Complete)
+	}
+	stored := e.records(devs)
+	if del && len(stored) != 0 || !del && len(stored) != len(want) {
+		t.Fatalf("after the final run: %d records older than --before stored (delete %v)", len(stored), del)
+	}
+	if m.Delete != del {
+		t.Fatalf("manifest delete %v, want %v", m.Delete, del)
+	}
+	for _, f := range m.Files {
+		if f.Deleted != del {
+			t.Fatalf("%s: deleted %v, want %v", f.Path, f.Deleted, del)
+		}
+	}
+	onDisk, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
+	hidden, _ := filepath.Glob(filepath.Join(dir, "*", ".*"))
+	if len(onDisk) != len(m.Files) || len(hidden) != 0 {
+		t.Fatalf("%d files and %d temporary files on disk, the manifest lists %d", len(onDisk), len(hidden), len(m.Files))
 	}
 }
 
 // The size of the kill -9 store: devices x 30 days x perDay locations and
 // as many logs, so that a run takes a second or more.
 const (
-	archiveKillDevices = 8
-	archiveKillPerDay  = 150
+	archiveKillDevices = 4
+	archiveKillPerDay  = 100
 )
 
 func sleepFor(d time.Duration) func() bool {
