@@ -75,7 +75,13 @@ func (s *Store) searchPage(ctx context.Context, w where, text, terms []string, l
 		return s.logPage(ctx, s.pool, full, w.args, limit)
 	}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL `+setting+` = off`); err != nil {
+		// A custom plan for these values of the terms (a cached generic
+		// plan cannot know that the bigram lookup is selective, and walked
+		// 10M rows in 5 s), and no parallel workers, whose start costs more
+		// than a LIMIT 101 query on an index.
+		if _, err := tx.Exec(ctx, `SELECT set_config($1, 'off', true),
+			set_config('plan_cache_mode', 'force_custom_plan', true),
+			set_config('max_parallel_workers_per_gather', '0', true)`, setting); err != nil {
 			return err
 		}
 		var err error
