@@ -122,14 +122,21 @@ func (s *Store) dropOldPartition(ctx context.Context, data, ids string, beforeMS
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+purgeLockTimeout+`'`); err != nil {
 			return err
 		}
-		// The drop first: its exclusive lock keeps inserts into the range
-		// out until the ledger rows are gone too.
-		if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{oldest.name}.Sanitize()); err != nil {
-			return fmt.Errorf("drop partition %s: %w", oldest.name, err)
+		// The partition's SHARE lock keeps inserts into its range out (a
+		// resent id must not slip into the ledger and the doomed
+		// partition) while the ledger rows go, without holding up inserts
+		// into other days or any reader; the parent is locked exclusively
+		// only by the DROP, at the end, for a moment.
+		part := pgx.Identifier{oldest.name}.Sanitize()
+		if _, err := tx.Exec(ctx, `LOCK TABLE `+part+` IN SHARE MODE`); err != nil {
+			return fmt.Errorf("lock partition %s: %w", oldest.name, err)
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM `+ids+` WHERE ts >= $1 AND ts < $2`, oldest.lo, oldest.hi)
 		if err != nil {
 			return fmt.Errorf("forget ids of %s: %w", oldest.name, err)
+		}
+		if _, err := tx.Exec(ctx, `DROP TABLE `+part); err != nil {
+			return fmt.Errorf("drop partition %s: %w", oldest.name, err)
 		}
 		n = tag.RowsAffected()
 		return nil
