@@ -37,9 +37,10 @@ import (
 
 // indexPlanMax is how many index matches the index plan sorts at most: above
 // it, matches are common enough that a walk fills a page after about
-// rows/indexPlanMax*limit rows. At 10 million logs both plans answer the first
-// page of 100 in well under 200 ms on either side of it (see BenchmarkSearch).
-// A variable so that tests can force either plan.
+// rows/indexPlanMax*limit rows. At 10M logs (BenchmarkSearch, load ~7): a
+// common term walks in ~30 ms, a rare one takes the index in ~4 ms; near the
+// bound (12,886 matches of a phrase) the index plan takes ~240 ms, most of it
+// looking up the matched rows. A variable so that tests can force a plan.
 var indexPlanMax = 20_000
 
 // walkDeviceIndexMax is the most devices (LogQuery.Devices) for which a walk
