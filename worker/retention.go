@@ -65,9 +65,10 @@ type RetentionConfig struct {
 	// Every is the time from one run's start to the next. Default 1 min.
 	Every time.Duration
 	// Chunk is the most records one Purge call removes. Default 1000: on
-	// SQLite a chunk of logs holds the write lock for about 0.1-0.5 s on a
-	// 2-core machine (each log also leaves the trigram index), and a
-	// worker's batch waits that long at most.
+	// SQLite a chunk of logs holds the write lock for about 0.6-0.8 s on a
+	// loaded 2-core machine (each log also leaves the trigram index;
+	// BenchmarkPurge), and a worker's batch waits that long at most. A
+	// smaller chunk shortens that wait; the share of time stays the same.
 	Chunk int
 	// Share is the part of the time, from 0 to 1, that a run spends in the
 	// store while the worker is busy: after a chunk that took d, retention
