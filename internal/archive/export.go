@@ -143,6 +143,8 @@ func (x *exporter) run(ctx context.Context) error {
 	}
 	x.m.Devices = mergeDevices(x.m.Devices, devices)
 	x.m.Delete = x.cfg.Delete
+	// Complete again only once this run has been through every device.
+	x.m.Complete = false
 	if x.cfg.Delete {
 		// Files an earlier run verified but did not delete (killed in
 		// between, or run without Delete) are deleted first.
