@@ -447,7 +447,8 @@ func testLogsFilters(t *testing.T, st storage.Store) {
 		{"text no match", storage.LogQuery{Text: "satellite"}, nil},
 		{"text and filters", storage.LogQuery{Text: "battery", Devices: []string{"d1"}, Level: "warn"}, []string{"b"}},
 		{"text in markup", storage.LogQuery{Text: "onerror"}, []string{"e"}},
-		{"text SQL is words", storage.LogQuery{Text: `"; DROP TABLE logs; --`}, []string{"d"}},
+		{"text SQL is words", storage.LogQuery{Text: `'; DROP TABLE logs; --`}, nil},
+		{"text SQL is a phrase", storage.LogQuery{Text: `"DROP TABLE logs"`}, []string{"d"}},
 		{"text operators are words", storage.LogQuery{Text: "a OR b*"}, []string{"f"}},
 	}
 	for _, tc := range tests {
@@ -471,12 +472,16 @@ func testLogsHostileText(t *testing.T, st storage.Store) {
 		`"; DROP TABLE logs; --`, `' OR 1=1 --`, `a OR b*`, `"unbalanced`, `(`, `)`, `*`, `-`, `--`, `^x`,
 		`NEAR(a b)`, `message:engine`, `engine AND`, `NOT engine`, `{message}: x`, `%_\`, `""`, `'`,
 		"\x00", `a"b`, `+engine -battery`, `<script>`, "日本 engine", `\"`,
-		"engine\x00", "a\x00b", "\"\x00\"", "日本\x00語", "\xff\xfeengine",
+		"engine\x00", "a\x00b", "\"\x00\"", "日本\x00語",
 	}
 	for _, text := range texts {
 		if _, _, err := st.Logs(ctx, storage.LogQuery{Text: text}); err != nil {
 			t.Errorf("Logs(Text %q): %v", text, err)
 		}
+	}
+	// Text that is not UTF-8 is refused as asked (storage.SearchTerms).
+	if _, _, err := st.Logs(ctx, storage.LogQuery{Text: "\xff\xfeengine"}); !errors.Is(err, storage.ErrBadQuery) {
+		t.Errorf("Logs(Text not UTF-8): err = %v, want ErrBadQuery", err)
 	}
 	if got := allLogs(t, st, storage.LogQuery{}); len(got) != len(logFixture()) {
 		t.Errorf("after hostile searches: %d logs, want %d", len(got), len(logFixture()))
