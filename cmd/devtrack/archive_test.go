@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,76 +24,10 @@ import (
 	"github.com/devtrack/devtrack/internal/testutil/pgtest"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/devtrack/devtrack/storage/backend"
-	"github.com/spf13/cobra"
 )
 
-// The archive commands run through the built binary once root.go lists
-// them; until then through this test binary (see init), which builds the
-// same command tree with the archive command added.
-
-var (
-	archiveInBinaryOnce sync.Once
-	archiveInBinary     bool
-)
-
-// archiveCmd is the command line of `devtrack args...` with the archive
-// command available.
-func archiveCmd(args ...string) *exec.Cmd {
-	archiveInBinaryOnce.Do(func() {
-		out, err := exec.Command(binary, "archive", "--help").CombinedOutput()
-		archiveInBinary = err == nil && strings.Contains(string(out), "export")
-	})
-	if archiveInBinary {
-		return exec.Command(binary, args...)
-	}
-	cmd := exec.Command(os.Args[0], append([]string{"--"}, args...)...)
-	cmd.Env = append(cmd.Env, "DEVTRACK_ARCHIVE_HELPER=1")
-	return cmd
-}
-
-// init turns this test binary into devtrack with the archive command when
-// archiveCmd runs it: in init, before TestMain builds the binary again.
-func init() {
-	if os.Getenv("DEVTRACK_ARCHIVE_HELPER") != "1" {
-		return
-	}
-	args := os.Args
-	for i, a := range args {
-		if a == "--" {
-			args = args[i+1:]
-			break
-		}
-	}
-	os.Exit(runWithArchive(args))
-}
-
-// runWithArchive is run (main.go) with the archive command added to the tree.
-func runWithArchive(args []string) int {
-	root := newRootCmd()
-	g := &globals{}
-	pre := root.PersistentPreRunE
-	root.PersistentPreRunE = func(cmd *cobra.Command, a []string) error {
-		if err := pre(cmd, a); err != nil {
-			return err
-		}
-		pf := root.PersistentFlags()
-		g.redis, g.store, g.prefix = pf.Lookup("redis").Value.String(), pf.Lookup("store").Value.String(), pf.Lookup("prefix").Value.String()
-		g.logLevel, g.logFormat = pf.Lookup("log-level").Value.String(), pf.Lookup("log-format").Value.String()
-		return nil
-	}
-	root.AddCommand(newArchiveCmd(g))
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	if err == nil {
-		return exitOK
-	}
-	fmt.Fprintln(os.Stderr, "devtrack: "+err.Error())
-	var ue usageError
-	if errors.As(err, &ue) || isFlagError(err) {
-		return exitUsage
-	}
-	return exitFailure
-}
+// archiveCmd is the command line of the built `devtrack args...`.
+func archiveCmd(args ...string) *exec.Cmd { return exec.Command(binary, args...) }
 
 // archiveEnv is a store for the archive commands and a directory.
 type archiveEnv struct {
