@@ -307,18 +307,47 @@ func locFrame(id string, i int) []byte {
 // and refused ones by code.
 func (d *device) sendAll(t *testing.T, prefix string, n int) (acked []string, refused map[string]string) {
 	t.Helper()
+	frames := make(map[string][]byte, n)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+		frames[ids[i]] = locFrame(ids[i], i)
+	}
+	// Frames refused as unavailable or rate_limited are sent again with the
+	// same id, as a device does (devclient); only other refusals are final.
+	// On a loaded machine a gateway may answer unavailable for a moment
+	// (its Redis push timed out) and must not ack; the resend must then be
+	// acked and stored once.
 	refused = map[string]string{}
+	for try := 0; len(ids) > 0; try++ {
+		if try > 0 {
+			if try > 20 {
+				t.Fatalf("%s: %d frames still refused as unavailable after 20 resends", d.id, len(ids))
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		ok, again := d.sendRound(t, ids, frames, refused)
+		acked = append(acked, ok...)
+		ids = again
+	}
+	return acked, refused
+}
+
+// sendRound writes the frames of ids and reads a reply for each: acked ids,
+// ids refused for a moment (to send again), and final refusals into refused.
+func (d *device) sendRound(t *testing.T, ids []string, frames map[string][]byte, refused map[string]string) (acked, again []string) {
+	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
-		for i := range n {
-			if err := d.ws.WriteMessage(websocket.TextMessage, locFrame(fmt.Sprintf("%s-%d", prefix, i), i)); err != nil {
+		for _, id := range ids {
+			if err := d.ws.WriteMessage(websocket.TextMessage, frames[id]); err != nil {
 				errc <- err
 				return
 			}
 		}
 		errc <- nil
 	}()
-	for len(acked)+len(refused) < n {
+	for answered := 0; answered < len(ids); {
 		_ = d.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 		_, b, err := d.ws.ReadMessage()
 		if err != nil {
@@ -334,14 +363,20 @@ func (d *device) sendAll(t *testing.T, prefix string, n int) (acked []string, re
 		switch r.Type {
 		case "ack":
 			acked = append(acked, r.IDs...)
+			answered += len(r.IDs)
 		case "error":
-			refused[r.ID] = r.Code
+			answered++
+			if r.Code == "unavailable" || r.Code == "rate_limited" {
+				again = append(again, r.ID)
+			} else {
+				refused[r.ID] = r.Code
+			}
 		}
 	}
 	if err := <-errc; err != nil {
 		t.Fatalf("%s write: %v", d.id, err)
 	}
-	return acked, refused
+	return acked, again
 }
 
 func TestEndToEndEveryFrameAckedStoredOnceAndPublished(t *testing.T) {
