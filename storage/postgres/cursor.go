@@ -1,61 +1,27 @@
 package postgres
 
 import (
-	"encoding/base64"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/devtrack/devtrack/storage"
 )
 
-// Page sizes, as in the SQLite store.
-const (
-	defaultLimit = 100  // when the query asks for 0 or less
-	maxLimit     = 1000 // larger requests are cut to this
-)
-
 // pageLimit applies the defaults and the cap to a requested page size.
-func pageLimit(n int) int {
-	switch {
-	case n <= 0:
-		return defaultLimit
-	case n > maxLimit:
-		return maxLimit
-	}
-	return n
-}
+func pageLimit(n int) int { return storage.PageLimit(n) }
 
-// cursor is the position after the last row of a page: pages are ordered by
-// (ts DESC, seq DESC), so the next page starts below it.
+// cursor is the position after the last row of a page (storage.EncodeCursor).
 type cursor struct {
 	ts  int64
 	seq int64
 }
 
-// encode makes the opaque form handed to clients: base64url("ts:seq"), the
-// same form as the SQLite store's (a cursor names a position in one store;
-// it is not meant to move between them).
-func (c cursor) encode() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.ts, 10) + ":" + strconv.FormatInt(c.seq, 10)))
-}
+func (c cursor) encode() string { return storage.EncodeCursor(c.ts, c.seq) }
 
 // decodeCursor parses a cursor made by encode; anything else is ErrBadCursor.
 func decodeCursor(s string) (cursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return cursor{}, fmt.Errorf("%w: not base64", storage.ErrBadCursor)
-	}
-	tsStr, seqStr, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return cursor{}, fmt.Errorf("%w: malformed", storage.ErrBadCursor)
-	}
-	ts, err1 := strconv.ParseInt(tsStr, 10, 64)
-	seq, err2 := strconv.ParseInt(seqStr, 10, 64)
-	if err1 != nil || err2 != nil || seq <= 0 {
-		return cursor{}, fmt.Errorf("%w: malformed", storage.ErrBadCursor)
-	}
-	return cursor{ts: ts, seq: seq}, nil
+	ts, seq, err := storage.DecodeCursor(s)
+	return cursor{ts: ts, seq: seq}, err
 }
 
 // where collects the conditions and arguments of a filtered query. The
