@@ -93,8 +93,14 @@ func (p boundedPresence) SweepLinks(ctx context.Context, gone func(instance stri
 	return p.Presence.SweepLinks(ctx, gone)
 }
 
+// statesBound caps the wait for device states below the Redis timeout: the
+// device list still answers without them (devices shown offline), and the
+// rest of the request (token and device lookups in the store) must fit in
+// the 2 s a client is promised during a Redis outage.
+const statesBound = time.Second
+
 func (p boundedPresence) DeviceStates(ctx context.Context) (map[string]redisq.DeviceState, error) {
-	ctx, cancel := bounded(ctx, p.d)
+	ctx, cancel := bounded(ctx, min(p.d, statesBound))
 	defer cancel()
 	return p.Presence.DeviceStates(ctx)
 }
