@@ -24,34 +24,41 @@ func PageLimit(n int) int {
 	return n
 }
 
-// EncodeCursor makes the opaque cursor of the position after a row: pages
-// are ordered by (ts DESC, seq DESC), seq being the store's row number, so
-// the next page starts below (ts, seq). The form is base64url("ts:seq") on
-// every store; a cursor names a position in one store and is not meant to
-// move between them.
-func EncodeCursor(ts, seq int64) string {
+// Cursor is the position after a row of a page: pages are ordered by
+// (ts DESC, seq DESC), so the next page starts below (TS, Seq). A store
+// scans the last row of a page into it and hands Encode to the client.
+type Cursor struct {
+	TS  int64 // the row's ts, Unix ms
+	Seq int64 // the row's number in its store, at least 1
+}
+
+// Encode makes the opaque form that clients hold: base64url("ts:seq")
+// without padding, on every store. Clients keep cursors across releases, so
+// this form must not change. A cursor names a position in one store and is
+// not meant to move between them.
+func (c Cursor) Encode() string {
 	var b [48]byte
-	s := strconv.AppendInt(b[:0], ts, 10)
+	s := strconv.AppendInt(b[:0], c.TS, 10)
 	s = append(s, ':')
-	s = strconv.AppendInt(s, seq, 10)
+	s = strconv.AppendInt(s, c.Seq, 10)
 	return base64.RawURLEncoding.EncodeToString(s)
 }
 
-// DecodeCursor parses a cursor made by EncodeCursor; anything else is
+// DecodeCursor parses a cursor made by Cursor.Encode; anything else is
 // ErrBadCursor.
-func DecodeCursor(s string) (ts, seq int64, err error) {
+func DecodeCursor(s string) (Cursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%w: not base64", ErrBadCursor)
+		return Cursor{}, fmt.Errorf("%w: not base64", ErrBadCursor)
 	}
 	tsStr, seqStr, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return 0, 0, fmt.Errorf("%w: malformed", ErrBadCursor)
+		return Cursor{}, fmt.Errorf("%w: malformed", ErrBadCursor)
 	}
 	ts, err1 := strconv.ParseInt(tsStr, 10, 64)
 	seq, err2 := strconv.ParseInt(seqStr, 10, 64)
 	if err1 != nil || err2 != nil || seq <= 0 {
-		return 0, 0, fmt.Errorf("%w: malformed", ErrBadCursor)
+		return Cursor{}, fmt.Errorf("%w: malformed", ErrBadCursor)
 	}
-	return ts, seq, nil
+	return Cursor{TS: ts, Seq: seq}, nil
 }

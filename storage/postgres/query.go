@@ -12,9 +12,55 @@ import (
 	"github.com/devtrack/devtrack/storage"
 )
 
+// where collects the conditions and arguments of a filtered query. The
+// conditions are fixed SQL fragments with $N placeholders; user data goes
+// only into args.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// arg adds v to the arguments and returns its placeholder.
+func (w *where) arg(v any) string {
+	w.args = append(w.args, v)
+	return "$" + strconv.Itoa(len(w.args))
+}
+
+func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// page adds the time bounds and the cursor of a newest-first page.
+func (w *where) page(from, to int64, cur string) error {
+	if from > 0 {
+		w.add("ts >= " + w.arg(from))
+	}
+	if to > 0 {
+		w.add("ts <= " + w.arg(to))
+	}
+	if cur != "" {
+		c, err := storage.DecodeCursor(cur)
+		if err != nil {
+			return err
+		}
+		// A row comparison, which a (…, ts, seq) index walks backwards.
+		w.add("(ts, seq) < (" + w.arg(c.TS) + ", " + w.arg(c.Seq) + ")")
+	}
+	return nil
+}
+
+const pageOrder = " ORDER BY ts DESC, seq DESC"
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
 // Locations returns one page of a device's locations, newest first.
 func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]storage.Location, string, error) {
-	limit := pageLimit(q.Limit)
+	limit := storage.PageLimit(q.Limit)
 	var w where
 	w.add("device = " + w.arg(q.Device))
 	if err := w.page(q.FromMS, q.ToMS, q.Cursor); err != nil {
@@ -31,18 +77,18 @@ func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]stora
 	}
 	defer rows.Close()
 	out := make([]storage.Location, 0, min(limit, 64))
-	var last cursor
+	var last storage.Cursor
 	for rows.Next() {
 		if len(out) == limit {
 			// The extra row: there is a next page, after the last one kept.
-			return out, last.encode(), nil
+			return out, last.Encode(), nil
 		}
 		var l storage.Location
-		if err := rows.Scan(&last.seq, &l.Device, &l.ID, &l.TS, &l.ReceivedAt, &l.Lat, &l.Lng,
+		if err := rows.Scan(&last.Seq, &l.Device, &l.ID, &l.TS, &l.ReceivedAt, &l.Lat, &l.Lng,
 			&l.Accuracy, &l.Speed, &l.Heading, &l.Altitude, &l.CRS, &l.OrigLat, &l.OrigLng); err != nil {
 			return nil, "", fmt.Errorf("postgres: locations: %w", classify(err))
 		}
-		last.ts = l.TS
+		last.TS = l.TS
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
@@ -66,7 +112,7 @@ const logColumns = `seq, device, id, ts, received_at, level, message, fields`
 // Logs returns one page of logs, newest first. With search text it tries
 // the newest rows first (see search.go).
 func (s *Store) Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntry, string, error) {
-	limit := pageLimit(q.Limit)
+	limit := storage.PageLimit(q.Limit)
 	var w where
 	none := false // a filter that nothing can pass; the cursor is still checked
 	if q.Device != "" {
@@ -136,17 +182,17 @@ func (s *Store) logPage(ctx context.Context, db querier, query string, args []an
 	}
 	defer rows.Close()
 	out := make([]storage.LogEntry, 0, min(limit, 64))
-	var last cursor
+	var last storage.Cursor
 	for rows.Next() {
 		if len(out) == limit {
-			return out, last.encode(), nil
+			return out, last.Encode(), nil
 		}
 		var e storage.LogEntry
 		var fields *string
-		if err := rows.Scan(&last.seq, &e.Device, &e.ID, &e.TS, &e.ReceivedAt, &e.Level, &e.Message, &fields); err != nil {
+		if err := rows.Scan(&last.Seq, &e.Device, &e.ID, &e.TS, &e.ReceivedAt, &e.Level, &e.Message, &fields); err != nil {
 			return nil, "", err
 		}
-		last.ts = e.TS
+		last.TS = e.TS
 		if fields != nil {
 			e.Fields = json.RawMessage(*fields)
 		}

@@ -10,23 +10,6 @@ import (
 	"github.com/devtrack/devtrack/storage"
 )
 
-// pageLimit applies the defaults and the cap to a requested page size.
-func pageLimit(n int) int { return storage.PageLimit(n) }
-
-// cursor is the position after the last row of a page (storage.EncodeCursor).
-type cursor struct {
-	ts  int64
-	seq int64
-}
-
-func (c cursor) encode() string { return storage.EncodeCursor(c.ts, c.seq) }
-
-// decodeCursor parses a cursor made by encode; anything else is ErrBadCursor.
-func decodeCursor(s string) (cursor, error) {
-	ts, seq, err := storage.DecodeCursor(s)
-	return cursor{ts: ts, seq: seq}, err
-}
-
 // where collects the conditions and arguments of a filtered query. The
 // conditions are fixed SQL fragments; user data goes only into args.
 type where struct {
@@ -57,11 +40,11 @@ func (w *where) page(from, to int64, cur string, limit int) error {
 		w.add("ts <= ?", to)
 	}
 	if cur != "" {
-		c, err := decodeCursor(cur)
+		c, err := storage.DecodeCursor(cur)
 		if err != nil {
 			return err
 		}
-		w.add("(ts < ? OR (ts = ? AND seq < ?))", c.ts, c.ts, c.seq)
+		w.add("(ts < ? OR (ts = ? AND seq < ?))", c.TS, c.TS, c.Seq)
 	}
 	w.args = append(w.args, limit+1)
 	return nil
@@ -80,7 +63,7 @@ const logsSelect = `SELECT logs.seq, logs.device, logs.id, logs.ts, logs.receive
 
 // Locations returns one page of a device's locations, newest first.
 func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]storage.Location, string, error) {
-	limit := pageLimit(q.Limit)
+	limit := storage.PageLimit(q.Limit)
 	var w where
 	w.add("device = ?", q.Device)
 	if err := w.page(q.FromMS, q.ToMS, q.Cursor, limit); err != nil {
@@ -95,19 +78,19 @@ func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]stora
 	defer rows.Close()
 
 	out := make([]storage.Location, 0, min(limit, 64))
-	var last cursor
+	var last storage.Cursor
 	for rows.Next() {
 		if len(out) == limit {
 			// The extra row: there is a next page, after the last one kept.
-			return out, last.encode(), closeRows(rows, "locations")
+			return out, last.Encode(), closeRows(rows, "locations")
 		}
 		var l storage.Location
 		var acc, speed, heading, alt, olat, olng sql.NullFloat64
-		if err := rows.Scan(&last.seq, &l.Device, &l.ID, &l.TS, &l.ReceivedAt, &l.Lat, &l.Lng,
+		if err := rows.Scan(&last.Seq, &l.Device, &l.ID, &l.TS, &l.ReceivedAt, &l.Lat, &l.Lng,
 			&acc, &speed, &heading, &alt, &l.CRS, &olat, &olng); err != nil {
 			return nil, "", fmt.Errorf("sqlite: locations: %w", err)
 		}
-		last.ts = l.TS
+		last.TS = l.TS
 		l.Accuracy, l.Speed, l.Heading, l.Altitude = floatPtr(acc), floatPtr(speed), floatPtr(heading), floatPtr(alt)
 		l.OrigLat, l.OrigLng = floatPtr(olat), floatPtr(olng)
 		out = append(out, l)
@@ -120,7 +103,7 @@ func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]stora
 
 // Logs returns one page of logs, newest first.
 func (s *Store) Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntry, string, error) {
-	limit := pageLimit(q.Limit)
+	limit := storage.PageLimit(q.Limit)
 	query, args, none, err := s.logsQuery(ctx, q, limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: logs: %w", err)
@@ -135,17 +118,17 @@ func (s *Store) Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntr
 	defer rows.Close()
 
 	out := make([]storage.LogEntry, 0, min(limit, 64))
-	var last cursor
+	var last storage.Cursor
 	for rows.Next() {
 		if len(out) == limit {
-			return out, last.encode(), closeRows(rows, "logs")
+			return out, last.Encode(), closeRows(rows, "logs")
 		}
 		var e storage.LogEntry
 		var fields sql.NullString
-		if err := rows.Scan(&last.seq, &e.Device, &e.ID, &e.TS, &e.ReceivedAt, &e.Level, &e.Message, &fields); err != nil {
+		if err := rows.Scan(&last.Seq, &e.Device, &e.ID, &e.TS, &e.ReceivedAt, &e.Level, &e.Message, &fields); err != nil {
 			return nil, "", fmt.Errorf("sqlite: logs: %w", err)
 		}
-		last.ts = e.TS
+		last.TS = e.TS
 		if fields.Valid {
 			e.Fields = json.RawMessage(fields.String)
 		}

@@ -169,12 +169,3 @@ func TestSaveBatchInvalidNamesRecord(t *testing.T) {
 		t.Errorf("err = %v\nwant %s", err, want)
 	}
 }
-
-func TestCursorRoundTrip(t *testing.T) {
-	for _, c := range []cursor{{ts: 0, seq: 1}, {ts: 1_700_000_000_000, seq: 42}, {ts: -5, seq: 1 << 62}} {
-		got, err := decodeCursor(c.encode())
-		if err != nil || got != c {
-			t.Errorf("decode(encode(%+v)) = %+v, %v", c, got, err)
-		}
-	}
-}
