@@ -2,13 +2,10 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,12 +60,12 @@ FROM ids JOIN firsts f ON f.device = ids.device AND f.id = ids.id`
 )
 
 // SaveBatch stores b in one transaction; see storage.Store. A record that can
-// never be stored fails the whole batch, before anything is written, with an
-// error wrapping storage.ErrInvalid that names the record; a failure of the
-// server (down, unreachable, full, read-only, shutting down, not answering
-// before ctx ends) wraps storage.ErrUnavailable.
+// never be stored (storage.ValidateBatch) fails the whole batch, before
+// anything is written, with an error wrapping storage.ErrInvalid that names
+// the record; a failure of the server (down, unreachable, full, read-only,
+// shutting down, not answering before ctx ends) wraps storage.ErrUnavailable.
 func (s *Store) SaveBatch(ctx context.Context, b storage.Batch) (storage.SaveResult, error) {
-	if err := validateBatch(b); err != nil {
+	if err := storage.ValidateBatch(b); err != nil {
 		return storage.SaveResult{}, fmt.Errorf("postgres: save batch: %w", err)
 	}
 	if b.Len() == 0 {
@@ -202,94 +199,14 @@ func logArgs(es []storage.LogEntry) []any {
 // cleanMessage replaces NUL bytes, which PostgreSQL text cannot hold, with
 // U+FFFD, as the gateway does for every frame before a store sees it: a log
 // line with a NUL is still worth keeping, and refusing it would dead-letter
-// it. Identifiers with a NUL (device, id, level) are refused instead, since
-// changing them would change which record they name.
+// it. Identifiers with a NUL (device, id, level) are refused instead
+// (storage.ValidateBatch), since changing them would change which record
+// they name.
 func cleanMessage(m string) string {
 	if strings.IndexByte(m, 0) < 0 {
 		return m
 	}
 	return strings.ReplaceAll(m, "\x00", "\uFFFD")
-}
-
-// validateBatch finds the first record of b that can never be stored.
-func validateBatch(b storage.Batch) error {
-	for i := range b.Locations {
-		l := &b.Locations[i]
-		if err := validateLocation(l); err != nil {
-			return fmt.Errorf("location %d (device %q, id %q): %w: %w", i, l.Device, l.ID, err, storage.ErrInvalid)
-		}
-	}
-	for i := range b.Logs {
-		e := &b.Logs[i]
-		if err := validateLog(e); err != nil {
-			return fmt.Errorf("log %d (device %q, id %q): %w: %w", i, e.Device, e.ID, err, storage.ErrInvalid)
-		}
-	}
-	return nil
-}
-
-func validateLocation(l *storage.Location) error {
-	if err := validateKey(l.Device, l.ID); err != nil {
-		return err
-	}
-	if err := validText("crs", l.CRS); err != nil {
-		return err
-	}
-	// PostgreSQL would store NaN and Inf, but no map can show them, and
-	// the SQLite store refuses them: the same records are refused by both.
-	for _, f := range [...]struct {
-		name string
-		v    *float64
-	}{
-		{"lat", &l.Lat}, {"lng", &l.Lng},
-		{"accuracy", l.Accuracy}, {"speed", l.Speed}, {"heading", l.Heading},
-		{"altitude", l.Altitude}, {"orig_lat", l.OrigLat}, {"orig_lng", l.OrigLng},
-	} {
-		if f.v != nil && (math.IsNaN(*f.v) || math.IsInf(*f.v, 0)) {
-			return fmt.Errorf("%s is %v", f.name, *f.v)
-		}
-	}
-	return nil
-}
-
-func validateLog(e *storage.LogEntry) error {
-	if err := validateKey(e.Device, e.ID); err != nil {
-		return err
-	}
-	if err := validText("level", e.Level); err != nil {
-		return err
-	}
-	if !utf8.ValidString(e.Message) {
-		return errors.New("message is not valid UTF-8")
-	}
-	if len(e.Fields) > 0 && !json.Valid(e.Fields) {
-		return errors.New("fields are not valid JSON")
-	}
-	return nil
-}
-
-func validateKey(device, id string) error {
-	switch {
-	case device == "":
-		return errors.New("empty device")
-	case id == "":
-		return errors.New("empty id")
-	}
-	if err := validText("device", device); err != nil {
-		return err
-	}
-	return validText("id", id)
-}
-
-// validText refuses what a PostgreSQL text column cannot hold.
-func validText(name, s string) error {
-	if strings.IndexByte(s, 0) >= 0 {
-		return fmt.Errorf("%s %w", name, errNoNUL)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s is not valid UTF-8", name)
-	}
-	return nil
 }
 
 // CheckWrite rewrites the one row of store_health (autocommit): if that

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -93,3 +95,16 @@ func nowMS() int64 { return time.Now().UnixMilli() }
 // errNoNUL is the reason for refusing text that holds a NUL byte, which
 // PostgreSQL text cannot hold.
 var errNoNUL = errors.New("holds a NUL byte, which PostgreSQL text cannot store")
+
+// validText refuses what a PostgreSQL text column cannot hold, as a value
+// or a query argument: the server would fail the whole statement. Records
+// are refused the same by storage.ValidateBatch, on every store.
+func validText(name, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%s %w", name, errNoNUL)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", name)
+	}
+	return nil
+}

@@ -3,10 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/devtrack/devtrack/storage"
 )
@@ -77,12 +75,12 @@ func (s *Store) stmts(ctx context.Context) (*insertStmts, error) {
 }
 
 // SaveBatch stores b in one transaction; see storage.Store. A record that can
-// never be stored fails the whole batch, before anything is written, with an
-// error wrapping storage.ErrInvalid that names the record; a failure of the
-// database itself (full or read-only disk, I/O error, lock timeout) wraps
-// storage.ErrUnavailable.
+// never be stored (storage.ValidateBatch) fails the whole batch, before
+// anything is written, with an error wrapping storage.ErrInvalid that names
+// the record; a failure of the database itself (full or read-only disk, I/O
+// error, lock timeout) wraps storage.ErrUnavailable.
 func (s *Store) SaveBatch(ctx context.Context, b storage.Batch) (storage.SaveResult, error) {
-	if err := validateBatch(b); err != nil {
+	if err := storage.ValidateBatch(b); err != nil {
 		return storage.SaveResult{}, fmt.Errorf("sqlite: save batch: %w", err)
 	}
 	if b.Len() == 0 {
@@ -187,57 +185,4 @@ func nullFloat(p *float64) any {
 		return nil
 	}
 	return *p
-}
-
-// validateBatch finds the first record of b that can never be stored.
-func validateBatch(b storage.Batch) error {
-	for i := range b.Locations {
-		l := &b.Locations[i]
-		if err := validateLocation(l); err != nil {
-			return fmt.Errorf("location %d (device %q, id %q): %w: %w", i, l.Device, l.ID, err, storage.ErrInvalid)
-		}
-	}
-	for i := range b.Logs {
-		e := &b.Logs[i]
-		if err := validateLog(e); err != nil {
-			return fmt.Errorf("log %d (device %q, id %q): %w: %w", i, e.Device, e.ID, err, storage.ErrInvalid)
-		}
-	}
-	return nil
-}
-
-func validateLocation(l *storage.Location) error {
-	if l.Device == "" {
-		return errors.New("empty device")
-	}
-	if l.ID == "" {
-		return errors.New("empty id")
-	}
-	// SQLite would store NaN as NULL and Inf as a value no map can show.
-	for _, f := range [...]struct {
-		name string
-		v    *float64
-	}{
-		{"lat", &l.Lat}, {"lng", &l.Lng},
-		{"accuracy", l.Accuracy}, {"speed", l.Speed}, {"heading", l.Heading},
-		{"altitude", l.Altitude}, {"orig_lat", l.OrigLat}, {"orig_lng", l.OrigLng},
-	} {
-		if f.v != nil && (math.IsNaN(*f.v) || math.IsInf(*f.v, 0)) {
-			return fmt.Errorf("%s is %v", f.name, *f.v)
-		}
-	}
-	return nil
-}
-
-func validateLog(e *storage.LogEntry) error {
-	if e.Device == "" {
-		return errors.New("empty device")
-	}
-	if e.ID == "" {
-		return errors.New("empty id")
-	}
-	if len(e.Fields) > 0 && !json.Valid(e.Fields) {
-		return errors.New("fields are not valid JSON")
-	}
-	return nil
 }
