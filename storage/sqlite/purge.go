@@ -13,11 +13,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"weak"
 
 	"github.com/devtrack/devtrack/storage"
 )
@@ -162,8 +160,8 @@ type deviceCount struct {
 // findOldLocations walks the devices of the locations table in order, on
 // one read connection, and counts their rows with ts < beforeMS until it
 // has about limit of them. It resumes where the previous call of this
-// Store stopped (purgeResume), so that a purge in many chunks visits each
-// device about once instead of walking the devices it already emptied
+// Store stopped (Store.purgeFrom), so that a purge in many chunks visits
+// each device about once instead of walking the devices it already emptied
 // again at every chunk; it wraps around, and finds nothing only after
 // looking at every device.
 func (s *Store) findOldLocations(ctx context.Context, beforeMS int64, limit int) ([]deviceCount, error) {
@@ -185,8 +183,7 @@ func (s *Store) findOldLocations(ctx context.Context, beforeMS int64, limit int)
 	}
 	defer count.Close()
 
-	resume := purgeResume(s)
-	start := resume.get()
+	start := s.purgeFrom.get()
 	var found []deviceCount
 	total := 0
 	from, wrapped := start, start == ""
@@ -196,7 +193,7 @@ func (s *Store) findOldLocations(ctx context.Context, beforeMS int64, limit int)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			if wrapped {
-				resume.set("")
+				s.purgeFrom.set("")
 				return found, nil
 			}
 			from, wrapped = "", true
@@ -205,7 +202,7 @@ func (s *Store) findOldLocations(ctx context.Context, beforeMS int64, limit int)
 			return nil, err
 		case wrapped && start != "" && dev >= start:
 			// Back where this call began: every device was seen.
-			resume.set("")
+			s.purgeFrom.set("")
 			return found, nil
 		}
 		var n int
@@ -218,7 +215,7 @@ func (s *Store) findOldLocations(ctx context.Context, beforeMS int64, limit int)
 		}
 		if total >= limit {
 			// This device may hold more: the next call starts with it.
-			resume.set(dev)
+			s.purgeFrom.set(dev)
 			return found, nil
 		}
 		from = dev + "\x00" // the next device after dev
@@ -226,7 +223,8 @@ func (s *Store) findOldLocations(ctx context.Context, beforeMS int64, limit int)
 }
 
 // resumePoint is the device where the next findOldLocations of a Store
-// starts. It only saves work: any value is correct.
+// starts. It only saves work: any value is correct. It has a lock of its
+// own so that a purge never waits on the Store's mu, which every batch takes.
 type resumePoint struct {
 	mu     sync.Mutex
 	device string
@@ -242,22 +240,4 @@ func (r *resumePoint) set(d string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.device = d
-}
-
-// resumePoints holds one resumePoint per open Store, keyed by a weak
-// pointer so that the map does not keep a Store alive; the entry goes when
-// the Store is collected. It lives here rather than in Store so that
-// retention stays in this file (the Store struct belongs to sqlite.go).
-var resumePoints sync.Map // weak.Pointer[Store] -> *resumePoint
-
-func purgeResume(s *Store) *resumePoint {
-	key := weak.Make(s)
-	if r, ok := resumePoints.Load(key); ok {
-		return r.(*resumePoint)
-	}
-	r, loaded := resumePoints.LoadOrStore(key, &resumePoint{})
-	if !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Store]) { resumePoints.Delete(k) }, key)
-	}
-	return r.(*resumePoint)
 }

@@ -84,7 +84,7 @@ func TestSQLitePurgeLocationsWrapsAround(t *testing.T) {
 	if err != nil || n != 25 {
 		t.Fatalf("first chunk = %d, %v; want 25", n, err)
 	}
-	if r := purgeResume(st).get(); r == "" {
+	if r := st.purgeFrom.get(); r == "" {
 		t.Fatalf("no resume point after a partial chunk")
 	}
 	// dev0000 was emptied by the first chunk; it gets an old row again.
@@ -109,7 +109,7 @@ func TestSQLitePurgeLocationsWrapsAround(t *testing.T) {
 	if err := st.rdb.QueryRow(`SELECT count(*) FROM locations`).Scan(&left); err != nil || left != 0 {
 		t.Errorf("%d locations left, %v", left, err)
 	}
-	if r := purgeResume(st).get(); r != "" {
+	if r := st.purgeFrom.get(); r != "" {
 		t.Errorf("resume point %q after a complete walk, want none", r)
 	}
 }

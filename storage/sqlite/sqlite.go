@@ -70,6 +70,10 @@ type Store struct {
 	mu  sync.Mutex
 	ins *insertStmts
 
+	// purgeFrom is the device where the next chunk of a locations Purge
+	// starts looking (findOldLocations).
+	purgeFrom resumePoint
+
 	closeOnce sync.Once
 	closeErr  error
 }
