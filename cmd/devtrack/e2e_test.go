@@ -379,26 +379,46 @@ func (d *device) sendRound(t *testing.T, ids []string, frames map[string][]byte,
 	return acked, again
 }
 
-func TestEndToEndEveryFrameAckedStoredOnceAndPublished(t *testing.T) {
-	c := newCluster(t)
-	c.cli("migrate")
-	_, base := c.startGateway("gw1", "--device-rate", "1000")
-	c.start("worker1", "worker")
-	live := c.recordLive()
+// checkStoredOnce waits up to timeout until the archive holds as many
+// frames of devices as want has (device/id), then fails the test unless it
+// holds every one of them exactly once and nothing else.
+func (c *cluster) checkStoredOnce(timeout time.Duration, what string, devices []string, want map[string]bool) {
+	c.t.Helper()
+	checkFor(c.t, timeout, what, func() bool { return len(c.storedIDs(devices)) >= len(want) })
+	got := c.storedIDs(devices)
+	for k := range want {
+		if got[k] != 1 {
+			c.t.Fatalf("%s stored %d times", k, got[k])
+		}
+	}
+	if len(got) != len(want) {
+		c.t.Fatalf("stored %d frames, acked %d", len(got), len(want))
+	}
+}
 
-	const devices, frames = 50, 200
-	ids := make([]string, devices)
-	toks := make([]string, devices)
-	for i := range devices {
-		ids[i] = fmt.Sprintf("d%02d", i)
+// addFleet adds n devices named prefix00, prefix01, ... to the group fleet
+// and returns their ids and tokens.
+func (c *cluster) addFleet(prefix string, n int) (ids, toks []string) {
+	ids = make([]string, n)
+	toks = make([]string, n)
+	for i := range n {
+		ids[i] = fmt.Sprintf("%s%02d", prefix, i)
 		toks[i] = lastLine(c.cli("device", "add", ids[i], "--group", "fleet"))
 	}
-	httpTok := lastLine(c.cli("device", "add", "courier", "--group", "fleet"))
+	return ids, toks
+}
 
+// sendFleet connects every device (ids[i] with toks[i]) and has all of them
+// send frames locations at once, each with sendAll. It returns at once; the
+// function it returns waits for every device and gives the acked frames as
+// device/id, or stops the test if a device had a frame refused or unacked
+// (reported with t.Errorf, so every device is heard from).
+func sendFleet(t *testing.T, base string, ids, toks []string, frames int) (wait func() map[string]bool) {
+	t.Helper()
 	want := map[string]bool{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for i := range devices {
+	for i := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -414,7 +434,31 @@ func TestEndToEndEveryFrameAckedStoredOnceAndPublished(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	// 1,000 frames over HTTP ingest, 100 per request as a JSON array.
+	return func() map[string]bool {
+		t.Helper()
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		return want
+	}
+}
+
+func TestEndToEndEveryFrameAckedStoredOnceAndPublished(t *testing.T) {
+	c := newCluster(t)
+	c.cli("migrate")
+	_, base := c.startGateway("gw1", "--device-rate", "1000")
+	c.start("worker1", "worker")
+	live := c.recordLive()
+
+	const devices, frames = 50, 200
+	ids, toks := c.addFleet("d", devices)
+	httpTok := lastLine(c.cli("device", "add", "courier", "--group", "fleet"))
+
+	fleetAcked := sendFleet(t, base, ids, toks, frames)
+	// 1,000 frames over HTTP ingest, 100 per request as a JSON array, while
+	// the devices send.
+	var httpAcked []string
 	for r := range 10 {
 		var body bytes.Buffer
 		body.WriteByte('[')
@@ -440,33 +484,21 @@ func TestEndToEndEveryFrameAckedStoredOnceAndPublished(t *testing.T) {
 		if resp.StatusCode != 200 || out.Accepted != 100 {
 			t.Fatalf("ingest: status %d accepted %d", resp.StatusCode, out.Accepted)
 		}
-		mu.Lock()
-		for _, id := range out.IDs {
-			want["courier/"+id] = true
-		}
-		mu.Unlock()
+		httpAcked = append(httpAcked, out.IDs...)
 	}
-	wg.Wait()
-	if t.Failed() {
-		return
+	want := fleetAcked()
+	for _, id := range httpAcked {
+		want["courier/"+id] = true
 	}
 	if len(want) != devices*frames+1000 {
 		t.Fatalf("%d distinct acked frames, want %d", len(want), devices*frames+1000)
 	}
-	all := append(ids, "courier")
-	checkFor(t, 60*time.Second, "every acked frame stored", func() bool { return len(c.storedIDs(all)) >= len(want) })
+	c.checkStoredOnce(60*time.Second, "every acked frame stored", append(ids, "courier"), want)
 	checkFor(t, 10*time.Second, "every stored frame published", func() bool { return live.count() >= len(want) })
-	got := c.storedIDs(all)
 	for k := range want {
-		if got[k] != 1 {
-			t.Fatalf("%s stored %d times", k, got[k])
-		}
 		if !live.has(k) {
 			t.Fatalf("%s never published", k)
 		}
-	}
-	if len(got) != len(want) {
-		t.Fatalf("stored %d frames, acked %d", len(got), len(want))
 	}
 	stats := c.cli("queue", "stats")
 	if !strings.Contains(stats, "pending: 0") || !strings.Contains(stats, "dead: 0") {
@@ -511,16 +543,7 @@ func TestWorkerKill9MidStreamLosesAndDuplicatesNothing(t *testing.T) {
 	w1.kill9()
 	c.start("worker2", "worker", "--id", "w2", "--heartbeat-ttl", "2s")
 	wg.Wait()
-	checkFor(t, 60*time.Second, "every acked frame stored after the kill", func() bool { return len(c.storedIDs(ids)) >= len(want) })
-	got := c.storedIDs(ids)
-	for k := range want {
-		if got[k] != 1 {
-			t.Fatalf("%s stored %d times", k, got[k])
-		}
-	}
-	if len(got) != len(want) {
-		t.Fatalf("stored %d, acked %d", len(got), len(want))
-	}
+	c.checkStoredOnce(60*time.Second, "every acked frame stored after the kill", ids, want)
 	checkFor(t, 10*time.Second, "dead worker's list recovered", func() bool {
 		s := c.cli("queue", "stats")
 		return strings.Contains(s, "in_flight: 0") && strings.Contains(s, "pending: 0") && strings.Contains(s, "dead: 0")

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,37 +34,10 @@ func TestPostgresGatewayAndWorkerShareOnlyRedisAndTheDatabase(t *testing.T) {
 	admin := lastLine(c.cli("user", "add", "root", "--role", "admin"))
 
 	const devices, frames = 10, 100
-	ids := make([]string, devices)
-	toks := make([]string, devices)
-	for i := range devices {
-		ids[i] = fmt.Sprintf("pg%02d", i)
-		toks[i] = lastLine(c.cli("device", "add", ids[i], "--group", "fleet"))
-	}
+	ids, toks := c.addFleet("pg", devices)
 	viewer := dialViewer(t, base, admin)
 
-	want := map[string]bool{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range devices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := dialDevice(t, base, ids[i], toks[i])
-			acked, refused := d.sendAll(t, "m", frames)
-			if len(acked) != frames || len(refused) != 0 {
-				t.Errorf("%s: %d acked, refused %v", ids[i], len(acked), refused)
-			}
-			mu.Lock()
-			for _, id := range acked {
-				want[ids[i]+"/"+id] = true
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
+	want := sendFleet(t, base, ids, toks, frames)()
 	logDev := dialDevice(t, base, ids[0], toks[0])
 	for i, msg := range []string{"設備開門失敗 (door 7)", "upload failed twice", "all good"} {
 		frame, _ := json.Marshal(map[string]any{"type": "log", "id": fmt.Sprintf("log-%d", i),
@@ -74,16 +46,7 @@ func TestPostgresGatewayAndWorkerShareOnlyRedisAndTheDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 60*time.Second, "every acked location stored", func() bool { return len(c.storedIDs(ids)) >= len(want) })
-	got := c.storedIDs(ids)
-	for k := range want {
-		if got[k] != 1 {
-			t.Fatalf("%s stored %d times", k, got[k])
-		}
-	}
-	if len(got) != len(want) {
-		t.Fatalf("stored %d locations, acked %d", len(got), len(want))
-	}
+	c.checkStoredOnce(60*time.Second, "every acked location stored", ids, want)
 	for q, wantMsg := range map[string]string{"開門": "設備開門失敗 (door 7)", "FAIL twice": "upload failed twice"} {
 		var msgs []string
 		checkFor(t, 20*time.Second, "search "+q, func() bool {
