@@ -17,16 +17,56 @@ import (
 
 const perDevice = 200
 
+// exportEnv is where most export tests start, once per store: a source
+// store filled with perDevice records per device and kind, and an empty
+// archive directory.
+type exportEnv struct {
+	t    *testing.T
+	open func(t testing.TB) storage.Store // a new, empty store of the same kind
+	src  storage.Store
+	dir  string
+	old  int // records of src before the bound, as filled
+}
+
+// eachFilledStore runs fn as a subtest per store with a new exportEnv;
+// withDelete skips the stores that cannot delete yet (needDelete).
+func eachFilledStore(t *testing.T, withDelete bool, fn func(t *testing.T, e *exportEnv)) {
+	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		src := open(t)
+		if withDelete {
+			needDelete(t, src)
+		}
+		fill(t, src, perDevice)
+		fn(t, &exportEnv{t: t, open: open, src: src, dir: t.TempDir(), old: count(t, src, 0, before-1)})
+	})
+}
+
+// export exports src with cfg, into e.dir and up to the tests' bound
+// unless cfg says otherwise.
+func (e *exportEnv) export(cfg ExportConfig) ExportResult {
+	e.t.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = e.dir
+	}
+	if cfg.BeforeMS == 0 {
+		cfg.BeforeMS = before
+	}
+	return mustExport(e.t, e.src, cfg)
+}
+
+// oldLeft is how many records before the bound src holds now.
+func (e *exportEnv) oldLeft() int {
+	e.t.Helper()
+	return count(e.t, e.src, 0, before-1)
+}
+
 // Export then import into an empty store: the same answers for the
 // exported range, nothing at or after the bound; the manifest adds up.
 func TestExportImportSameAnswers(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
-		src := open(t)
-		fill(t, src, perDevice)
+	eachFilledStore(t, false, func(t *testing.T, e *exportEnv) {
+		src, dir, want := e.src, e.dir, e.old
 		after := count(t, src, before, 0)
-		dir := t.TempDir()
-		res := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before, PageSize: 37})
-		want := count(t, src, 0, before-1)
+		res := e.export(ExportConfig{PageSize: 37})
 		if res.Records != int64(want) || res.Written == 0 || res.Skipped != 0 || res.Deleted != 0 {
 			t.Fatalf("export: %+v, want %d records in new files", res, want)
 		}
@@ -51,7 +91,7 @@ func TestExportImportSameAnswers(t *testing.T) {
 			}
 		}
 
-		dst := open(t)
+		dst := e.open(t)
 		ir := mustImport(t, dst, dir)
 		if ir.Inserted != int64(want) || ir.Duplicates != 0 || ir.Files != len(m.Files) || len(ir.Unregistered) != len(testDevices) {
 			t.Fatalf("import: %+v, want %d new in %d files, %d devices unregistered", ir, want, len(m.Files), len(testDevices))
@@ -70,17 +110,14 @@ func TestExportImportSameAnswers(t *testing.T) {
 
 // A second export into the same directory writes nothing and changes no file.
 func TestExportSecondRunIsNoop(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
-		src := open(t)
-		fill(t, src, perDevice)
-		dir := t.TempDir()
-		first := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before})
-		m1 := mustManifest(t, dir)
-		second := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before})
+	eachFilledStore(t, false, func(t *testing.T, e *exportEnv) {
+		first := e.export(ExportConfig{})
+		m1 := mustManifest(t, e.dir)
+		second := e.export(ExportConfig{})
 		if second.Written != 0 || second.Records != 0 || second.Skipped != first.Written {
 			t.Fatalf("second export: %+v, want 0 written and %d skipped", second, first.Written)
 		}
-		if diff := cmp.Diff(fileSet(m1), fileSet(mustManifest(t, dir))); diff != "" {
+		if diff := cmp.Diff(fileSet(m1), fileSet(mustManifest(t, e.dir))); diff != "" {
 			t.Fatalf("second export changed the files:\n%s", diff)
 		}
 	})
@@ -90,15 +127,13 @@ func TestExportSecondRunIsNoop(t *testing.T) {
 // listed, the manifest behind) ends with the very files of an
 // uninterrupted run: each record once.
 func TestExportResumesAfterCrash(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
-		src := open(t)
-		fill(t, src, perDevice)
+	eachFilledStore(t, false, func(t *testing.T, e *exportEnv) {
 		clean := t.TempDir()
-		mustExport(t, src, ExportConfig{Dir: clean, BeforeMS: before})
+		e.export(ExportConfig{Dir: clean})
 		want := fileSet(mustManifest(t, clean))
 
-		dir := t.TempDir()
-		mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before})
+		dir := e.dir
+		e.export(ExportConfig{})
 		m := mustManifest(t, dir)
 		// The crash: the manifest lists only the first third, one later file
 		// is half written, a temporary file lies around, the manifest is
@@ -119,7 +154,7 @@ func TestExportResumesAfterCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		res := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before})
+		res := e.export(ExportConfig{})
 		if res.Skipped != len(m.Files) || res.Written != len(dropped) {
 			t.Fatalf("rerun: %+v, want %d skipped and %d written", res, len(m.Files), len(dropped))
 		}
@@ -129,7 +164,7 @@ func TestExportResumesAfterCrash(t *testing.T) {
 		if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("temporary file left: %v", err)
 		}
-		assertEachRecordOnce(t, dir, count(t, src, 0, before-1))
+		assertEachRecordOnce(t, dir, e.old)
 	})
 }
 
@@ -163,21 +198,18 @@ func assertEachRecordOnce(t *testing.T, dir string, want int) {
 // A listed file that was damaged (and whose records are still in the
 // store) is written again; one whose records were deleted is an error.
 func TestExportRewritesDamagedFile(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
-		src := open(t)
-		fill(t, src, perDevice)
-		dir := t.TempDir()
-		mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before})
-		want := fileSet(mustManifest(t, dir))
-		f := mustManifest(t, dir).Files[3]
-		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(f.Path)), []byte("junk"), 0o640); err != nil {
+	eachFilledStore(t, false, func(t *testing.T, e *exportEnv) {
+		e.export(ExportConfig{})
+		want := fileSet(mustManifest(t, e.dir))
+		f := mustManifest(t, e.dir).Files[3]
+		if err := os.WriteFile(filepath.Join(e.dir, filepath.FromSlash(f.Path)), []byte("junk"), 0o640); err != nil {
 			t.Fatal(err)
 		}
-		res := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before})
+		res := e.export(ExportConfig{})
 		if res.Rewritten != 1 || res.Written != 1 {
 			t.Fatalf("rerun: %+v, want the damaged file written again", res)
 		}
-		if diff := cmp.Diff(want, fileSet(mustManifest(t, dir))); diff != "" {
+		if diff := cmp.Diff(want, fileSet(mustManifest(t, e.dir))); diff != "" {
 			t.Fatal(diff)
 		}
 	})
@@ -206,34 +238,30 @@ func TestExportRefusesOtherBoundAndSecondWriter(t *testing.T) {
 // bound stay; the manifest says so; importing the archive back restores
 // the answers.
 func TestExportDelete(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
-		src := open(t)
-		needDelete(t, src)
-		fill(t, src, perDevice)
+	eachFilledStore(t, true, func(t *testing.T, e *exportEnv) {
+		src, n := e.src, e.old
 		wantOld := answers(t, src, 0, before-1)
 		wantNew := answers(t, src, before, 0)
-		n := count(t, src, 0, before-1)
-		dir := t.TempDir()
-		res := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before, Delete: true, PageSize: 101})
+		res := e.export(ExportConfig{Delete: true, PageSize: 101})
 		if res.Records != int64(n) || res.Deleted != int64(n) {
 			t.Fatalf("export --delete: %+v, want %d records written and deleted", res, n)
 		}
-		if left := count(t, src, 0, before-1); left != 0 {
+		if left := e.oldLeft(); left != 0 {
 			t.Fatalf("%d exported records still in the store", left)
 		}
 		if diff := cmp.Diff(wantNew, answers(t, src, before, 0), rawJSON); diff != "" {
 			t.Fatalf("records at or after --before changed:\n%s", diff)
 		}
-		for _, f := range mustManifest(t, dir).Files {
+		for _, f := range mustManifest(t, e.dir).Files {
 			if !f.Deleted || f.DeletedRecords != int64(f.Records) || f.DeletedAt == "" {
 				t.Errorf("%s: deleted %v (%d of %d)", f.Path, f.Deleted, f.DeletedRecords, f.Records)
 			}
 		}
-		again := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before, Delete: true})
+		again := e.export(ExportConfig{Delete: true})
 		if again.Written != 0 || again.Deleted != 0 {
 			t.Fatalf("second export --delete: %+v, want a no-op", again)
 		}
-		ir := mustImport(t, src, dir)
+		ir := mustImport(t, src, e.dir)
 		if ir.Inserted != int64(n) {
 			t.Fatalf("import back: %+v, want %d new", ir, n)
 		}
@@ -246,21 +274,17 @@ func TestExportDelete(t *testing.T) {
 // A run without --delete, then one with it: the second deletes what the
 // first verified (the crash between verify and delete), and nothing else.
 func TestExportDeleteLater(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
-		src := open(t)
-		needDelete(t, src)
-		fill(t, src, perDevice)
-		n := count(t, src, 0, before-1)
-		dir := t.TempDir()
-		first := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before})
-		if first.Undeleted != first.Written || count(t, src, 0, before-1) != n {
+	eachFilledStore(t, true, func(t *testing.T, e *exportEnv) {
+		n := e.old
+		first := e.export(ExportConfig{})
+		if first.Undeleted != first.Written || e.oldLeft() != n {
 			t.Fatalf("export without --delete: %+v", first)
 		}
-		res := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before, Delete: true})
+		res := e.export(ExportConfig{Delete: true})
 		if res.Written != 0 || res.Deleted != int64(n) || res.Undeleted != 0 {
 			t.Fatalf("export --delete after: %+v, want %d deleted, nothing written", res, n)
 		}
-		if left := count(t, src, 0, before-1); left != 0 {
+		if left := e.oldLeft(); left != 0 {
 			t.Fatalf("%d records left", left)
 		}
 	})
@@ -294,18 +318,14 @@ func (s *lateStore) Locations(ctx context.Context, q storage.LocationQuery) ([]s
 }
 
 func TestExportDeleteOnlyWhatWasWritten(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
-		src := open(t)
-		needDelete(t, src)
-		fill(t, src, perDevice)
-		n := count(t, src, 0, before-1)
-		dir := t.TempDir()
+	eachFilledStore(t, true, func(t *testing.T, e *exportEnv) {
+		src, dir, n := e.src, e.dir, e.old
 		res := mustExport(t, &lateStore{Store: src}, ExportConfig{Dir: dir, BeforeMS: before, Delete: true, PageSize: 10})
 		inFiles := map[string]bool{}
 		for _, f := range mustManifest(t, dir).Files {
 			_ = readFile(dir, f, func(_ []byte, h recordHead) error { inFiles[string(f.Kind)+" "+h.Device+" "+h.ID] = true; return nil })
 		}
-		left := count(t, src, 0, before-1)
+		left := e.oldLeft()
 		if len(inFiles)+left != n+3 || res.Deleted != int64(len(inFiles)) {
 			t.Fatalf("%d records in files, %d left, %d deleted; want files + left = %d", len(inFiles), left, res.Deleted, n+3)
 		}
@@ -335,20 +355,16 @@ func (s *failingDelete) DeleteRecords(ctx context.Context, kind storage.Kind, de
 }
 
 func TestExportDeleteFailureThenRerun(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
-		src := open(t)
-		needDelete(t, src)
-		fill(t, src, perDevice)
-		n := count(t, src, 0, before-1)
-		dir := t.TempDir()
-		first, err := Export(context.Background(), &failingDelete{Store: src, failAt: 5}, ExportConfig{Dir: dir, BeforeMS: before, Delete: true}, nil)
+	eachFilledStore(t, true, func(t *testing.T, e *exportEnv) {
+		n := e.old
+		first, err := Export(context.Background(), &failingDelete{Store: e.src, failAt: 5}, ExportConfig{Dir: e.dir, BeforeMS: before, Delete: true}, nil)
 		if err == nil || !strings.Contains(err.Error(), "injected failure") {
 			t.Fatalf("export with a failing delete: %v", err)
 		}
-		second := mustExport(t, src, ExportConfig{Dir: dir, BeforeMS: before, Delete: true})
-		if first.Deleted+second.Deleted != int64(n) || count(t, src, 0, before-1) != 0 {
+		second := e.export(ExportConfig{Delete: true})
+		if first.Deleted+second.Deleted != int64(n) || e.oldLeft() != 0 {
 			t.Fatalf("deleted %d + %d, want %d in all", first.Deleted, second.Deleted, n)
 		}
-		assertEachRecordOnce(t, dir, n)
+		assertEachRecordOnce(t, e.dir, n)
 	})
 }
