@@ -85,7 +85,7 @@ func (s *Store) SaveBatch(ctx context.Context, b storage.Batch) (storage.SaveRes
 			// the deadline: not an outage. Left unclassified, so that
 			// the caller's CheckWrite decides (and a worker splits the
 			// batch rather than retrying it forever).
-			return storage.SaveResult{}, fmt.Errorf("postgres: save batch: %w", err)
+			return storage.SaveResult{}, fmt.Errorf("postgres: save batch: %w", oneLine(err))
 		}
 		return storage.SaveResult{}, fmt.Errorf("postgres: save batch: %w", classify(err))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -38,12 +39,14 @@ var (
 // refuses or lost the connection, shuts down, is full, read-only or out of
 // memory, a lock or statement timeout, a context that ended (a server that
 // does not answer in time). Other errors (a constraint, a value the server
-// refuses) are returned as they are; the caller tells them apart with
-// CheckWrite.
+// refuses) are not marked; the caller tells them apart with CheckWrite.
+// Either way the message comes back on one line (oneLine), so that the log
+// line of a failed write is one line too.
 func classify(err error) error {
 	if err == nil || errors.Is(err, storage.ErrInvalid) || errors.Is(err, storage.ErrUnavailable) {
 		return err
 	}
+	err = oneLine(err)
 	if isUnavailable(err) {
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
@@ -97,3 +100,39 @@ const (
 	codeDuplicateTable  = "42P07"
 	codeUndefinedTable  = "42P01"
 )
+
+// oneLine returns err with its message on one line, and err itself when it
+// is one line already. pgconn puts each address it tried to connect to on
+// a line of its own ("failed to connect to `user=u database=d`:\n\t<addr>:
+// <error>\n\t<addr>: <error>"), which would split a journal line or a log
+// field. A line break after a colon becomes a space, any other "; ", as
+// cmd/devtrack joins the lines of the errors that reach it. errors.Is and
+// errors.As still see err and its causes.
+func oneLine(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.ContainsAny(msg, "\r\n") {
+		return err
+	}
+	msg = colonBreak.ReplaceAllString(strings.TrimSpace(msg), ": ")
+	msg = lineBreak.ReplaceAllString(msg, "; ")
+	return &oneLineError{msg: msg, err: err}
+}
+
+// The line breaks of a message with the white space around them (blank
+// lines and indents included): after a colon, and anywhere.
+var (
+	colonBreak = regexp.MustCompile(`:\s*[\r\n]\s*`)
+	lineBreak  = regexp.MustCompile(`\s*[\r\n]\s*`)
+)
+
+// oneLineError is an error with its message joined into one line (oneLine).
+type oneLineError struct {
+	msg string
+	err error
+}
+
+func (e *oneLineError) Error() string { return e.msg }
+func (e *oneLineError) Unwrap() error { return e.err }

@@ -137,7 +137,7 @@ func (s *Store) checkFolding(ctx context.Context) {
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT lower('ÄЖΣ') = 'äжσ'`).Scan(&ok)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		s.log.Warn("postgres: cannot check case folding", zap.Error(err))
+		s.log.Warn("postgres: cannot check case folding", zap.Error(oneLine(err)))
 		return
 	}
 	if !ok {

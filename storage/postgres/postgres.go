@@ -40,7 +40,8 @@ type Store struct {
 // (postgres://user:pass@host:port/db?sslmode=verify-full&...) or key=value
 // string; the PG* environment variables, ~/.pgpass and the TLS settings of
 // libpq apply as pgx parses them. The schema is not touched: call Migrate.
-// Errors never hold the password. log may be nil.
+// Errors never hold the password and are one line, also when pgx lists
+// every address it tried. log may be nil.
 func Open(ctx context.Context, dsn string, log *zap.Logger) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -48,7 +49,7 @@ func Open(ctx context.Context, dsn string, log *zap.Logger) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx masks the password in its parse errors.
-		return nil, fmt.Errorf("postgres: open: %w", err)
+		return nil, fmt.Errorf("postgres: open: %w", oneLine(err))
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
@@ -58,7 +59,7 @@ func Open(ctx context.Context, dsn string, log *zap.Logger) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open: %w", err)
+		return nil, fmt.Errorf("postgres: open: %w", oneLine(err))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
