@@ -8,6 +8,7 @@ import (
 
 	"github.com/devtrack/devtrack/internal/redisq"
 	"github.com/devtrack/devtrack/internal/testutil/pgtest"
+	"github.com/devtrack/devtrack/storage"
 	"github.com/devtrack/devtrack/storage/backend"
 	"github.com/devtrack/devtrack/worker"
 )
@@ -26,30 +27,49 @@ func BenchmarkDrain(b *testing.B) {
 	b.Run("postgres", func(b *testing.B) {
 		e := newEnv(b)
 		pg := pgtest.StartWith(b, pgtest.Options{Durable: true})
-		st, err := backend.Open(context.Background(), pg.NewDB(b), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { st.Close() })
-		if err := st.Migrate(context.Background()); err != nil {
-			b.Fatal(err)
-		}
+		st := openMigrated(b, func(ctx context.Context) (storage.Store, error) {
+			return backend.Open(ctx, pg.NewDB(b), nil)
+		})
 		drain(b, e.rdb, st)
 	})
 }
 
-func drain(b *testing.B, rdb *redisq.Client, store worker.BatchStore) {
+// openMigrated opens a store with open, closes it when b ends, and
+// migrates it.
+func openMigrated(b *testing.B, open func(ctx context.Context) (storage.Store, error)) storage.Store {
+	b.Helper()
+	ctx := context.Background()
+	st, err := open(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// fillIngest pushes n items onto the ingest list, 1,000 a push: locations
+// of 200 devices, ids m0, m1, ...
+func fillIngest(b *testing.B, rdb *redisq.Client, n int) {
+	b.Helper()
 	ctx := context.Background()
 	batch := make([][]byte, 0, 1000)
-	for i := range b.N {
+	for i := range n {
 		batch = append(batch, item(fmt.Sprintf("d%d", i%200), fmt.Sprintf("m%d", i), i%1000))
-		if len(batch) == cap(batch) || i == b.N-1 {
+		if len(batch) == cap(batch) || i == n-1 {
 			if err := rdb.Push(ctx, batch...); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
 		}
 	}
+}
+
+func drain(b *testing.B, rdb *redisq.Client, store worker.BatchStore) {
+	ctx := context.Background()
+	fillIngest(b, rdb, b.N)
 	w, err := worker.New(worker.Config{Block: 100 * time.Millisecond}, rdb, store, nil)
 	if err != nil {
 		b.Fatal(err)

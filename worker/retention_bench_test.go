@@ -34,17 +34,11 @@ func BenchmarkDrainDuringRetention(b *testing.B) {
 	template := oldStoreTemplate(b)
 	for _, mode := range []string{"idle", "retention"} {
 		b.Run(mode, func(b *testing.B) {
-			ctx := context.Background()
-			dir := b.TempDir()
-			copyFile(b, template, filepath.Join(dir, "w.db"))
-			store, err := sqlite.Open(ctx, filepath.Join(dir, "w.db"), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer store.Close()
-			if err := store.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
+			path := filepath.Join(b.TempDir(), "w.db")
+			copyFile(b, template, path)
+			store := openMigrated(b, func(ctx context.Context) (storage.Store, error) {
+				return sqlite.Open(ctx, path, nil)
+			})
 			drainWithRetention(b, store, mode == "retention")
 		})
 	}
@@ -60,29 +54,16 @@ func BenchmarkDrainDuringRetention(b *testing.B) {
 func BenchmarkDrainDuringRetentionPostgres(b *testing.B) {
 	srv := pgtest.Start(b)
 	srv.Template(b, "old", func(dsn string) error {
-		ctx := context.Background()
-		st, err := postgres.Open(ctx, dsn, nil)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if err := st.Migrate(ctx); err != nil {
-			return err
-		}
-		return fillOld(st, benchOldRows())
+		return fillOldStore(func(ctx context.Context) (storage.Store, error) {
+			return postgres.Open(ctx, dsn, nil)
+		}, benchOldRows())
 	})
 	for i := range 3 {
 		for _, mode := range []string{"idle", "retention"} {
 			b.Run(fmt.Sprintf("%s/run%d", mode, i+1), func(b *testing.B) {
-				ctx := context.Background()
-				store, err := postgres.Open(ctx, srv.NewDBFrom(b, "old"), nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer store.Close()
-				if err := store.Migrate(ctx); err != nil {
-					b.Fatal(err)
-				}
+				store := openMigrated(b, func(ctx context.Context) (storage.Store, error) {
+					return postgres.Open(ctx, srv.NewDBFrom(b, "old"), nil)
+				})
 				drainWithRetention(b, store, mode == "retention")
 			})
 		}
@@ -103,16 +84,7 @@ func drainWithRetention(b *testing.B, store drainStore, retain bool) {
 		b.Fatal(err)
 	}
 	defer rdb.Close()
-	batch := make([][]byte, 0, 1000)
-	for i := range b.N {
-		batch = append(batch, item(fmt.Sprintf("d%d", i%200), fmt.Sprintf("m%d", i), i%1000))
-		if len(batch) == cap(batch) || i == b.N-1 {
-			if err := rdb.Push(ctx, batch...); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
+	fillIngest(b, rdb, b.N)
 	w, err := worker.New(worker.Config{Block: 100 * time.Millisecond}, rdb, store, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -169,7 +141,9 @@ func oldStoreTemplate(b *testing.B) string {
 			return
 		}
 		templatePath = filepath.Join(dir, "old.db")
-		templateErr = fillOldStore(templatePath, benchOldRows())
+		templateErr = fillOldStore(func(ctx context.Context) (storage.Store, error) {
+			return sqlite.Open(ctx, templatePath, nil)
+		}, benchOldRows())
 	})
 	if templateErr != nil {
 		b.Fatal(templateErr)
@@ -201,10 +175,11 @@ func benchOldRows() int {
 	return 1_000_000
 }
 
-// fillOldStore makes a SQLite file of old records (fillOld).
-func fillOldStore(path string, n int) error {
+// fillOldStore opens a store with open, migrates it, fills it with n old
+// records (fillOld) and closes it.
+func fillOldStore(open func(ctx context.Context) (storage.Store, error), n int) error {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, path, nil)
+	st, err := open(ctx)
 	if err != nil {
 		return err
 	}
