@@ -26,7 +26,7 @@ const (
 	// holds the write lock, so the rows above the maximum seen before the
 	// inserts are exactly the new ones.
 	maxLogSeqSQL = `SELECT coalesce(max(seq), 0) FROM logs`
-	indexLogsSQL = `INSERT INTO logs_fts (rowid, message) SELECT seq, devtrack_fold(message) FROM logs WHERE seq > ?`
+	indexLogsSQL = `INSERT INTO logs_fts (rowid, message) SELECT seq, devtrack_fts_text(message) FROM logs WHERE seq > ?`
 )
 
 // insertStmts are the statements of SaveBatch, prepared once on the single

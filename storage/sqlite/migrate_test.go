@@ -78,7 +78,7 @@ func TestUpgradeOldRunnerInPlace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	old := oldRunnerDB(t, path)
 	// Written as the old SaveBatch did: rows, then the unicode61 index.
-	for i, msg := range []string{"upload failed twice", "設備開門失敗", "Ошибка ДАТЧИКА двери", "engine started"} {
+	for i, msg := range []string{"upload failed twice", "設備開門失敗", "Ошибка ДАТЧИКА двери", "engine started", "電池 低", "ok"} {
 		if _, err := old.wdb.Exec(`INSERT INTO logs (device, id, ts, received_at, level, message) VALUES ('d1', ?, ?, ?, 'info', ?)`,
 			fmt.Sprint(i), int64(i+1), int64(i+1), msg); err != nil {
 			t.Fatal(err)
@@ -142,6 +142,12 @@ func TestUpgradeOldRunnerInPlace(t *testing.T) {
 		"датчик": {"2"},
 		"engine": {"3"},
 		"門":      {"1"},
+		// Short terms at the end of a message, and a message shorter
+		// than a trigram: found through the padding of 0005.
+		"低":   {"4"},
+		"池 低": {"4"},
+		"ok":  {"5"},
+		"k":   {"5"},
 	} {
 		got, _, err := st.Logs(ctx, storage.LogQuery{Text: q})
 		if err != nil {

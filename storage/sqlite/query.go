@@ -29,10 +29,10 @@ func (w *where) sql() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// page adds the time bounds, the cursor and the order of a newest-first page
-// to w, and returns the query tail with limit+1 rows so that the caller can
-// tell whether there is a next page.
-func (w *where) page(from, to int64, cur string, limit int) error {
+// page adds the time bounds and the cursor of a newest-first page to w. The
+// query then ends with pageOrder, whose limit the caller passes as the page
+// size plus one, to tell whether there is a next page.
+func (w *where) page(from, to int64, cur string) error {
 	if from > 0 {
 		w.add("ts >= ?", from)
 	}
@@ -46,7 +46,6 @@ func (w *where) page(from, to int64, cur string, limit int) error {
 		}
 		w.add("(ts < ? OR (ts = ? AND seq < ?))", c.TS, c.TS, c.Seq)
 	}
-	w.args = append(w.args, limit+1)
 	return nil
 }
 
@@ -66,12 +65,12 @@ func (s *Store) Locations(ctx context.Context, q storage.LocationQuery) ([]stora
 	limit := storage.PageLimit(q.Limit)
 	var w where
 	w.add("device = ?", q.Device)
-	if err := w.page(q.FromMS, q.ToMS, q.Cursor, limit); err != nil {
+	if err := w.page(q.FromMS, q.ToMS, q.Cursor); err != nil {
 		return nil, "", fmt.Errorf("sqlite: locations: %w", err)
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, device, id, ts, received_at, lat, lng,
 		accuracy, speed, heading, altitude, crs, orig_lat, orig_lng
-		FROM locations`+w.sql()+pageOrder, w.args...)
+		FROM locations`+w.sql()+pageOrder, append(w.args, limit+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: locations: %w", err)
 	}
@@ -167,13 +166,6 @@ func (s *Store) logsQuery(ctx context.Context, q storage.LogQuery, limit int) (q
 		return "", nil, false, err
 	}
 	none = q.Devices != nil && len(q.Devices) == 0
-	var ids string
-	index := false
-	if srch != nil && !none {
-		if ids, index, err = s.indexMatches(ctx, srch); err != nil {
-			return "", nil, false, err
-		}
-	}
 	var w where
 	if q.Device != "" {
 		w.add("device = ?", q.Device)
@@ -186,7 +178,7 @@ func (s *Store) logsQuery(ctx context.Context, q storage.LogQuery, limit int) (q
 			return "", nil, false, err
 		}
 		col := "device"
-		if srch != nil && !index && q.Device == "" && len(q.Devices) > walkDeviceIndexMax {
+		if srch != nil && q.Device == "" && len(q.Devices) > walkDeviceIndexMax {
 			// A walk over many devices: the (device, ts) index would read
 			// every log of each one and sort them all; the (ts) index
 			// in page order stops at the first page. The + keeps SQLite
@@ -198,19 +190,17 @@ func (s *Store) logsQuery(ctx context.Context, q storage.LogQuery, limit int) (q
 	if q.Level != "" {
 		w.add("level = ?", q.Level)
 	}
-	from := "logs"
-	if srch != nil && !none {
-		if index {
-			// The index plan: the matches drive the join, then are sorted.
-			from = indexPlanFrom
-			w.args = append([]any{ids}, w.args...)
-		}
-		call, args := srch.matchArgs("logs.message")
-		w.add(call, args...)
-	}
 	// The cursor is checked even when nothing can match.
-	if err := w.page(q.FromMS, q.ToMS, q.Cursor, limit); err != nil {
+	if err := w.page(q.FromMS, q.ToMS, q.Cursor); err != nil {
 		return "", nil, false, err
 	}
-	return logsSelect + from + w.sql() + pageOrder, w.args, none, nil
+	if srch == nil || none {
+		return logsSelect + "logs" + w.sql() + pageOrder, append(w.args, limit+1), none, nil
+	}
+	p, err := s.planSearch(ctx, srch, w, limit)
+	if err != nil {
+		return "", nil, false, err
+	}
+	query, args = p.sql(srch, w, limit)
+	return query, args, false, nil
 }

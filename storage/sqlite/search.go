@@ -2,31 +2,24 @@ package sqlite
 
 // Log search (storage.SearchTerms) on SQLite.
 //
-// logs_fts indexes the trigrams of every message folded by storage.Fold
-// (migration 0004). A search term of three or more characters is a phrase of
-// trigrams there, so the index finds exactly the messages that contain it;
-// shorter terms have no trigram and the index cannot help them. Every term is
-// then checked on the message itself by devtrack_match, the reference rule
-// (storage.MatchesSearch) as an SQL function, so both kinds of terms, and
-// the text that the index only approximates (a NUL), get the answer of the
-// rules, whatever plan found the row.
-//
-// Two plans give a page, both newest first:
-//   - walk: read logs newest first on the (ts) index (or (device, ts),
-//     (level, ts)) and keep the rows devtrack_match accepts, until the page is
-//     full. Quick when matches are common, since a page needs few rows;
-//     slow when they are rare, since it reads until it has found them.
-//   - index: take every row that the trigram index matches, then sort them.
-//     Quick when matches are rare; slow when common, since all are sorted.
-// indexMatches reads the index's matches up to indexPlanMax and picks: fewer
-// means rare, so the index plan, which then sorts fewer than that many rows.
+// logs_fts indexes the trigrams of every message folded by storage.Fold and
+// followed by two U+0001 (devtrack_fts_text, migrations 0004 and 0005). A
+// search term of three or more characters is found there as a phrase of
+// trigrams; a term of one or two characters as the trigrams that start with
+// it, which the index's vocabulary lists. Either way the index finds every
+// message that holds the term and maybe some others: every row is then
+// checked by devtrack_match, the reference rule (storage.MatchesSearch) as
+// an SQL function, so that whatever plan found a row (plan.go), the answer
+// is the rules' one.
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -35,20 +28,13 @@ import (
 	"github.com/devtrack/devtrack/storage"
 )
 
-// indexPlanMax is how many index matches the index plan sorts at most: above
-// it, matches are common enough that a walk fills a page after about
-// rows/indexPlanMax*limit rows. At 10M logs (BenchmarkSearch, load ~7): a
-// common term walks in ~30 ms, a rare one takes the index in ~4 ms; near the
-// bound (12,886 matches of a phrase) the index plan takes ~240 ms, most of it
-// looking up the matched rows. A variable so that tests can force a plan.
-var indexPlanMax = 20_000
-
 // walkDeviceIndexMax is the most devices (LogQuery.Devices) for which a walk
 // reads each device's logs through (device, ts) and sorts them; for more, it
 // walks (ts) and checks the device of each row.
 const walkDeviceIndexMax = 16
 
-// minIndexedRunes is the shortest term the trigram index can look up.
+// minIndexedRunes is the length of a trigram: a term this long or longer is
+// looked up as a phrase of its trigrams, a shorter one by prefixTrigrams.
 const minIndexedRunes = 3
 
 // The functions are registered with VolatileArgs rather than through
@@ -61,6 +47,9 @@ func init() {
 	for name, impl := range map[string]*sqlite3.FunctionImpl{
 		// devtrack_fold(text) is storage.Fold: what logs_fts indexes.
 		"devtrack_fold": {NArgs: 1, Deterministic: true, VolatileArgs: true, Scalar: foldFunc},
+		// devtrack_fts_text(message) is what logs_fts indexes of a
+		// message: devtrack_fold(message) and ftsPadding.
+		"devtrack_fts_text": {NArgs: 1, Deterministic: true, VolatileArgs: true, Scalar: ftsTextFunc},
 		// devtrack_match(message, term, ...) is storage.MatchesSearch
 		// with the terms already folded: 1 when the message holds every
 		// term.
@@ -76,6 +65,19 @@ func foldFunc(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, er
 		return args[0], nil
 	}
 	return storage.Fold(s), nil
+}
+
+// ftsPadding follows every indexed message, so that each of its characters
+// starts a trigram and a term of one or two characters is the start of a
+// trigram wherever it occurs (see prefixTrigrams).
+const ftsPadding = "\x01\x01"
+
+func ftsTextFunc(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
+	s, ok := textArg(args[0])
+	if !ok {
+		return args[0], nil
+	}
+	return storage.Fold(s) + ftsPadding, nil
 }
 
 func matchFunc(_ *sqlite3.FunctionContext, args []driver.Value) (driver.Value, error) {
@@ -149,9 +151,12 @@ func textArg(v driver.Value) (string, bool) {
 type search struct {
 	// folded are the terms in lower case, the arguments of devtrack_match.
 	folded []string
-	// trigrams are FTS5 strings of the terms the index can look up (see
-	// ftsTrigrams), none when no term can be.
+	// trigrams are FTS5 strings of the trigrams of the terms of three or
+	// more characters (see ftsTrigrams).
 	trigrams []string
+	// short are the terms of one or two characters but for those with a
+	// NUL, which FTS5 cannot be asked for (see ftsTrigrams).
+	short []string
 }
 
 // parseSearch parses text by storage.SearchTerms; nil for no terms.
@@ -164,6 +169,12 @@ func parseSearch(text string) (*search, error) {
 	for _, t := range terms {
 		f := storage.Fold(t)
 		s.folded = append(s.folded, f)
+		if utf8.RuneCountInString(f) < minIndexedRunes {
+			if strings.IndexByte(f, 0) < 0 && !slices.Contains(s.short, f) {
+				s.short = append(s.short, f)
+			}
+			continue
+		}
 		for _, g := range ftsTrigrams(f) {
 			if !slices.Contains(s.trigrams, g) {
 				s.trigrams = append(s.trigrams, g)
@@ -193,9 +204,7 @@ func ftsTrigrams(term string) []string {
 		return nil
 	}
 	var out []string
-	quote := func(i int) {
-		out = append(out, `"`+strings.ReplaceAll(string(runes[i:i+minIndexedRunes]), `"`, `""`)+`"`)
-	}
+	quote := func(i int) { out = append(out, ftsString(string(runes[i:i+minIndexedRunes]))) }
 	i := 0
 	for ; i+minIndexedRunes <= len(runes); i += minIndexedRunes {
 		quote(i)
@@ -215,80 +224,86 @@ func (s *search) matchArgs(column string) (string, []any) {
 	return "devtrack_match(" + column + strings.Repeat(", ?", len(args)) + ")", args
 }
 
-// indexMatches returns, as a JSON array, the rows that the index matches
-// when there are at most indexPlanMax of them: the index plan then looks up
-// only those. ok is false when there are more, or when no term can be looked
-// up: the walk is the quicker plan. The index is read once.
-func (s *Store) indexMatches(ctx context.Context, srch *search) (ids string, ok bool, err error) {
-	if len(srch.trigrams) == 0 {
-		return "", false, nil
-	}
-	match, err := s.rarestTrigrams(ctx, srch.trigrams)
-	if err != nil {
-		return "", false, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? LIMIT ?`,
-		strings.Join(match, " "), indexPlanMax+1)
-	if err != nil {
-		return "", false, fmt.Errorf("search the index: %w", err)
-	}
-	defer rows.Close()
-	b := make([]byte, 0, 256)
-	b = append(b, '[')
-	n := 0
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return "", false, fmt.Errorf("search the index: %w", err)
-		}
-		if n++; n > indexPlanMax {
-			return "", false, closeRows(rows, "search the index")
-		}
-		if n > 1 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, id, 10)
-	}
-	if err := rows.Err(); err != nil {
-		return "", false, fmt.Errorf("search the index: %w", err)
-	}
-	return string(append(b, ']')), true, nil
+// ftsString quotes a trigram as an FTS5 string: every character is
+// literal but the double quote, written twice.
+func ftsString(trigram string) string {
+	return `"` + strings.ReplaceAll(trigram, `"`, `""`) + `"`
 }
 
 // Trigram choice. FTS5 ANDs trigrams by seeking every list to each row of
 // the others, so its cost grows with the number of trigrams and the length
 // of their lists; the trigrams of a long term mostly repeat what two rare
 // ones already narrow down. At 10M logs, "failed after 42 retries" (12,886
-// matches): all 8 trigrams 0.7-1.4 s, the 2 rarest 50-80 ms.
+// matches): all 8 trigrams 133 ms, the 2 rarest 15 ms.
 const (
 	// maxTrigrams is how many trigrams the index is asked for at most.
 	maxTrigrams = 2
-	// trigramSample is how many of the newest logs rarestTrigrams counts
-	// each trigram in: a few ms per trigram however common.
-	trigramSample = 20_000
+	// maxProbes is how many trigrams rarestTrigrams looks at, at most.
+	maxProbes = 24
+	// probeDepth is how far back from the newest log rarestTrigrams reads
+	// each trigram's list: a fraction of a millisecond however common.
+	probeDepth = 1000
 )
 
 // rarestTrigrams returns the maxTrigrams trigrams that are rarest among the
-// newest trigramSample logs (all of them if there are no more). Any subset
-// is sound: every trigram is in every message that holds its term.
+// newest logs, which are the ones a page wants first. A trigram's rarity is
+// how far back its probeDepth-th newest log is (its list is read from the
+// newest end); one with fewer logs is rarer than any. Any subset of the
+// trigrams is sound: every one is in every message that holds its term.
 func (s *Store) rarestTrigrams(ctx context.Context, trigrams []string) ([]string, error) {
 	if len(trigrams) <= maxTrigrams {
 		return trigrams, nil
 	}
-	var newest int64
-	if err := s.rdb.QueryRowContext(ctx, maxLogSeqSQL).Scan(&newest); err != nil {
-		return nil, fmt.Errorf("sample trigrams: %w", err)
-	}
-	counts := make(map[string]int, len(trigrams))
-	for _, g := range trigrams {
-		var n int
-		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM logs_fts WHERE logs_fts MATCH ? AND rowid > ?`,
-			g, newest-trigramSample).Scan(&n); err != nil {
-			return nil, fmt.Errorf("sample trigram %s: %w", g, err)
+	probed := trigrams
+	if len(probed) > maxProbes {
+		// Spread over the terms: trigrams are in the order of their terms.
+		probed = make([]string, maxProbes)
+		for i := range probed {
+			probed[i] = trigrams[i*len(trigrams)/maxProbes]
 		}
-		counts[g] = n
 	}
-	out := slices.Clone(trigrams)
-	slices.SortStableFunc(out, func(a, b string) int { return counts[a] - counts[b] })
+	depth := make(map[string]int64, len(probed))
+	for _, g := range probed {
+		var seq int64
+		err := s.rdb.QueryRowContext(ctx, `SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?
+			ORDER BY rowid DESC LIMIT 1 OFFSET ?`, g, probeDepth-1).Scan(&seq)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("probe trigram %s: %w", g, err)
+		}
+		depth[g] = seq // 0, the rarest, for fewer than probeDepth logs
+	}
+	out := slices.Clone(probed)
+	slices.SortStableFunc(out, func(a, b string) int { return cmp.Compare(depth[a], depth[b]) })
 	return out[:maxTrigrams], nil
+}
+
+// maxPrefixTrigrams is how many trigrams a short term may start for the
+// index to be asked for them (ORed): more, and the term is too common for
+// the index to help.
+const maxPrefixTrigrams = 256
+
+// prefixTrigrams returns, as FTS5 strings, the trigrams of the index that
+// start with the short term t, at most maxPrefixTrigrams+1. With the padding
+// of every message (ftsPadding), a message holds t exactly where one of
+// them starts, so none means that no log holds t. The vocabulary is read in
+// order from t: the cost is the length of the lists of the trigrams read.
+func (s *Store) prefixTrigrams(ctx context.Context, t string) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT term FROM logs_fts_terms WHERE term >= ? AND term <= ? LIMIT ?`,
+		t, t+"\U0010FFFF\U0010FFFF", maxPrefixTrigrams+1)
+	if err != nil {
+		return nil, fmt.Errorf("list the trigrams of %q: %w", t, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, fmt.Errorf("list the trigrams of %q: %w", t, err)
+		}
+		out = append(out, ftsString(g))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list the trigrams of %q: %w", t, err)
+	}
+	return out, nil
 }

@@ -21,7 +21,8 @@ import (
 //	"failed after 42 retries"  1/8 * 1/97 (~0.13 %)
 //	開門             1/8 (template 3)
 //	xyzzy           1 in 100,000 (a rare word)
-//	閉鎖             1 in 100,000 (a rare 2-character CJK term)
+//	閉鎖, 鎖         1 in 100,000 (rare 2- and 1-character CJK terms)
+//	%               1/8, none on dev7 (whose logs are all template 7)
 const fillLogsSQL = `WITH RECURSIVE n(i) AS (
 	SELECT (SELECT coalesce(max(seq), 0) FROM logs) + 1
 	UNION ALL SELECT i + 1 FROM n WHERE i < (SELECT coalesce(max(seq), 0) FROM logs) + ?1)
@@ -87,6 +88,10 @@ var searchBenchQueries = []struct {
 	{"rare", storage.LogQuery{Text: "xyzzy"}},
 	{"cjk2-common", storage.LogQuery{Text: "開門"}},
 	{"cjk2-rare", storage.LogQuery{Text: "閉鎖"}},
+	{"cjk1-rare", storage.LogQuery{Text: "鎖"}},
+	{"cjk2-rare-device", storage.LogQuery{Text: "閉鎖", Device: "dev13"}},
+	{"short-absent", storage.LogQuery{Text: "鍵"}},
+	{"short-common-absent-on-device", storage.LogQuery{Text: "%", Device: "dev7"}},
 	{"phrase", storage.LogQuery{Text: `"failed after 42 retries"`}},
 	{"two-terms", storage.LogQuery{Text: "upload 42"}},
 	{"common-device", storage.LogQuery{Text: "fail", Device: "dev7"}},
@@ -158,20 +163,22 @@ func BenchmarkSearch(b *testing.B) {
 	}
 }
 
-// TestSearchQueryPlan checks the plans with EXPLAIN QUERY PLAN: the walk
-// reads an index in page order (no sort, no FTS), the index plan drives from
-// logs_fts and sorts only its matches.
+// TestSearchQueryPlan checks the plans with EXPLAIN QUERY PLAN: a walk
+// reads an index in page order (no sort, no FTS), a filtered walk too,
+// checking the candidates before it reads a row, and the sort drives from
+// the candidates and sorts only those.
 func TestSearchQueryPlan(t *testing.T) {
 	ctx := context.Background()
 	st := openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// 3/8 of 8,000 logs hold fail: more than indexPlanMax (lowered to
-	// keep the fill small), so a walk; the other terms stay below it.
-	saved := indexPlanMax
-	t.Cleanup(func() { indexPlanMax = saved })
-	indexPlanMax = 2000
+	// Bounds lowered to keep the fill small: of 8,000 logs, 3,000 hold
+	// fail (more than candidateMax: a walk), 1,000 sensor (more than
+	// sortMax: a filtered walk), 1 xyzzy (a sort).
+	savedCandidates, savedSort := candidateMax, sortMax
+	t.Cleanup(func() { candidateMax, sortMax = savedCandidates, savedSort })
+	candidateMax, sortMax = 2000, 500
 	fillSearchLogs(t, st, 8000)
 	for _, analyzed := range []bool{false, true} {
 		if analyzed {
@@ -190,8 +197,14 @@ func TestSearchQueryPlan(t *testing.T) {
 			{storage.LogQuery{Text: "fail", Level: "warn"}, "walk", []string{"logs_level_ts"}, []string{"TEMP B-TREE"}},
 			{storage.LogQuery{Text: "fail", Devices: []string{"dev1", "dev2", "dev3"}}, "walk", []string{"logs_device_ts"}, []string{"SCAN m"}},
 			{storage.LogQuery{Text: "fail", Devices: manyDevices}, "walk", []string{"SCAN logs USING INDEX logs_ts"}, []string{"SCAN m", "TEMP B-TREE"}},
-			{storage.LogQuery{Text: "xyzzy"}, "index", []string{"SCAN m VIRTUAL TABLE", "SEARCH logs USING INTEGER PRIMARY KEY", "TEMP B-TREE FOR ORDER BY"}, nil},
-			{storage.LogQuery{Text: `"failed after 42 retries"`, Device: "dev7"}, "index", []string{"SCAN m VIRTUAL TABLE", "SEARCH logs USING INTEGER PRIMARY KEY"}, nil},
+			{storage.LogQuery{Text: "xyzzy"}, "sort", []string{"SCAN m VIRTUAL TABLE", "SEARCH logs USING INTEGER PRIMARY KEY", "TEMP B-TREE FOR ORDER BY"}, nil},
+			{storage.LogQuery{Text: `"failed after 42 retries"`, Device: "dev7"}, "sort", []string{"SCAN m VIRTUAL TABLE", "SEARCH logs USING INTEGER PRIMARY KEY"}, nil},
+			// Short terms: common ones walk, rare ones are sorted from
+			// the trigrams they start, absent ones have no candidates.
+			{storage.LogQuery{Text: "閉鎖"}, "sort", []string{"SCAN m VIRTUAL TABLE", "SEARCH logs USING INTEGER PRIMARY KEY"}, nil},
+			{storage.LogQuery{Text: "鍵"}, "sort", []string{"SCAN m VIRTUAL TABLE"}, nil},
+			{storage.LogQuery{Text: "sensor"}, "filtered walk", []string{"SCAN logs USING INDEX logs_ts", "json_each"}, []string{"TEMP B-TREE", "INTEGER PRIMARY KEY"}},
+			{storage.LogQuery{Text: "sensor", Device: "dev7"}, "filtered walk", []string{"logs_device_ts", "json_each"}, []string{"TEMP B-TREE", "INTEGER PRIMARY KEY"}},
 		} {
 			query, args, _, err := st.logsQuery(ctx, tc.q, 100)
 			if err != nil {
@@ -217,10 +230,13 @@ func TestSearchQueryPlan(t *testing.T) {
 }
 
 func planOf(query string) string {
-	if strings.Contains(query, indexPlanFrom) {
-		return "index"
+	switch {
+	case strings.Contains(query, indexPlanFrom):
+		return planSort.String()
+	case strings.Contains(query, "+logs.seq IN"):
+		return planFilteredWalk.String()
 	}
-	return "walk"
+	return planWalk.String()
 }
 
 func explain(t *testing.T, st *Store, query string, args []any) string {

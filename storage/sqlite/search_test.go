@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -122,17 +123,34 @@ func FuzzLogsText(f *testing.F) {
 	})
 }
 
-// TestSearchWalkPlan runs the search cases of the suite with the walk plan
-// forced. On their small fixtures the counts pick the index plan for every
-// term it can look up (TestConformance), so both plans give the rules'
-// answers.
-func TestSearchWalkPlan(t *testing.T) {
-	saved := indexPlanMax
-	t.Cleanup(func() { indexPlanMax = saved })
-	indexPlanMax = 0
-	storagetest.RunSearch(t, func(t *testing.T) storage.Store {
-		return openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
-	})
+// forcePlan sets the plan bounds so that every search that the index can
+// help takes plan k, until the test ends.
+func forcePlan(t *testing.T, k planKind) {
+	savedCandidates, savedSort, savedSample := candidateMax, sortMax, sampleRows
+	t.Cleanup(func() { candidateMax, sortMax, sampleRows = savedCandidates, savedSort, savedSample })
+	switch k {
+	case planWalk:
+		candidateMax = -1
+	case planFilteredWalk:
+		candidateMax, sortMax, sampleRows = math.MaxInt32, -1, 0
+	case planSort:
+		candidateMax, sortMax, sampleRows = math.MaxInt32, math.MaxInt32, 0
+	}
+}
+
+// TestSearchPlans runs the search cases of the suite with each plan forced,
+// the index asked for short terms too. On their small fixtures the bounds
+// pick the sort for every term the index can help (TestConformance), so
+// every plan gives the rules' answers.
+func TestSearchPlans(t *testing.T) {
+	for _, k := range []planKind{planWalk, planFilteredWalk, planSort} {
+		t.Run(k.String(), func(t *testing.T) {
+			forcePlan(t, k)
+			storagetest.RunSearch(t, func(t *testing.T) storage.Store {
+				return openTemp(t, filepath.Join(t.TempDir(), "devtrack.db"))
+			})
+		})
+	}
 }
 
 // FuzzMatchFunc checks devtrack_match, with its ASCII shortcut, against
