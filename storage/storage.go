@@ -155,7 +155,8 @@ type Store interface {
 	// SaveBatch stores a batch in one transaction. It is idempotent on
 	// (device, id) per kind: a record already stored is counted as a duplicate
 	// and left unchanged. Errors wrap ErrInvalid when a record can never be
-	// stored and ErrUnavailable when the store cannot write at all.
+	// stored (ValidateBatch, the same rules in every store) and
+	// ErrUnavailable when the store cannot write at all.
 	SaveBatch(ctx context.Context, b Batch) (SaveResult, error)
 	// CheckWrite makes the smallest durable write the store knows (one row,
 	// committed). An error, wrapping ErrUnavailable, means that no write can
