@@ -1,17 +1,12 @@
 package wsgateway_test
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/devtrack/devtrack/internal/testutil/pgtest"
-	"github.com/devtrack/devtrack/internal/token"
-	"github.com/devtrack/devtrack/storage"
-	"github.com/devtrack/devtrack/storage/postgres"
 	"github.com/devtrack/devtrack/storage/sqlite"
 	"github.com/devtrack/devtrack/wsgateway"
 )
@@ -52,22 +47,18 @@ func BenchmarkHandshakes(b *testing.B) {
 }
 
 func benchHandshakes(b *testing.B, cfg wsgateway.Config, delay time.Duration, pg bool) {
-	var pgs *postgres.Store
+	var toks []string
 	var base func(*sqlite.Store) wsgateway.Store
 	if pg {
-		pgs = openPostgres(b)
+		pgs, pgToks := wsgateway.PostgresWithDevices(b, 1000)
+		toks = pgToks
 		base = func(*sqlite.Store) wsgateway.Store { return pgs }
 	}
 	c, stores := newClusterOn(b, 1, cfg, delay, base)
-	toks := make([]string, 1000)
-	for i := range toks {
-		if pgs == nil {
+	if !pg {
+		toks = make([]string, 1000)
+		for i := range toks {
 			toks[i] = c.addDevice("d"+strconv.Itoa(i), "g")
-			continue
-		}
-		toks[i] = token.New(token.DevicePrefix)
-		if err := pgs.AddDevice(context.Background(), storage.Device{ID: "d" + strconv.Itoa(i), Group: "g"}, token.Hash(toks[i])); err != nil {
-			b.Fatal(err)
 		}
 	}
 	for _, tok := range toks { // warm: each device once (fills the cache when on)
@@ -95,21 +86,4 @@ func benchHandshakes(b *testing.B, cfg wsgateway.Config, delay time.Duration, pg
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
 		b.ReportMetric(float64(stores[0].lookups.Load()-before)/float64(b.N), "lookups/op")
 	})
-}
-
-// openPostgres returns a migrated storage/postgres store on a server of the
-// benchmark's own.
-func openPostgres(b *testing.B) *postgres.Store {
-	b.Helper()
-	ctx := context.Background()
-	srv := pgtest.Start(b)
-	st, err := postgres.Open(ctx, srv.NewDB(b), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return st
 }

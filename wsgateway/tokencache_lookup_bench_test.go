@@ -22,21 +22,10 @@ import (
 //	go test -run '^$' -bench DeviceTokenLookup -count 3 ./wsgateway/
 func BenchmarkDeviceTokenLookup(b *testing.B) {
 	ctx := context.Background()
-	srv := pgtest.Start(b)
-	st, err := postgres.Open(ctx, srv.NewDB(b), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	hashes := make([][]byte, 1000)
-	for i := range hashes {
-		hashes[i] = token.Hash(token.New(token.DevicePrefix))
-		if err := st.AddDevice(ctx, storage.Device{ID: "d" + strconv.Itoa(i), Group: "g"}, hashes[i]); err != nil {
-			b.Fatal(err)
-		}
+	st, toks := PostgresWithDevices(b, 1000)
+	hashes := make([][]byte, len(toks))
+	for i, tok := range toks {
+		hashes[i] = token.Hash(tok)
 	}
 	run := func(b *testing.B, lookup deviceLookup, queries func() float64) {
 		var next atomic.Int64
@@ -75,4 +64,32 @@ func BenchmarkDeviceTokenLookup(b *testing.B) {
 		c.rotationsChecked(c.now(), nil)
 		run(b, c.lookup, func() float64 { return counterValue(tokenStoreLookups) })
 	})
+}
+
+// PostgresWithDevices opens a migrated storage/postgres store on a pgtest
+// server of b's own and adds n devices d0, d1, ... in group g, each with a
+// new device token; it returns the store and the tokens. It is the setup of
+// the token benchmarks of both test packages, BenchmarkDeviceTokenLookup
+// here and BenchmarkHandshakes in package wsgateway_test (which sees it
+// because it is exported from a _test.go file of this package).
+func PostgresWithDevices(b *testing.B, n int) (*postgres.Store, []string) {
+	b.Helper()
+	ctx := context.Background()
+	srv := pgtest.Start(b)
+	st, err := postgres.Open(ctx, srv.NewDB(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = token.New(token.DevicePrefix)
+		if err := st.AddDevice(ctx, storage.Device{ID: "d" + strconv.Itoa(i), Group: "g"}, token.Hash(toks[i])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return st, toks
 }
