@@ -22,7 +22,8 @@ type ingestResponse struct {
 	Errors          []protocol.ErrorFrame `json:"errors,omitempty"`
 }
 
-// serveIngest accepts one frame, a batch frame or a JSON array of frames.
+// serveIngest accepts one frame, a batch frame or a JSON array of frames, and
+// a mini-program's location object in place of a frame.
 func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	dev, ok := g.authDevice(w, r)
@@ -43,7 +44,9 @@ func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
 	limits := g.cfg.Limits
 	limits.MaxFrameBytes = int(min(g.cfg.MaxBodyBytes, math.MaxInt32))
 	now := time.Now()
-	p := limits.Parse(body, now, nil)
+	// A mini-program posts the location object of wx.onLocationChange as
+	// it is (protocol.Options.BareLocations).
+	p := limits.ParseWith(body, now, nil, protocol.Options{BareLocations: true})
 	if len(p.Results) > 0 {
 		// After the push: a slow publish must not use up its deadline.
 		defer func() { g.commandResults(time.Now().Add(g.cfg.RedisTimeout), dev.ID, p.Results) }()

@@ -29,67 +29,82 @@ func FuzzParse(f *testing.F) {
 		`{"type":"location","data":{"lat":90,"lng":180,"crs":"BD09"}}`,
 		`{"type":"location","data":{"lat":-0,"lng":1e-7,"speed":0}}`,
 		`{"type":"location","ts":-9223372036854775808}`,
+		`{"latitude":31.2,"longitude":121.5,"speed":-1,"accuracy":65,"horizontalAccuracy":30,"errMsg":"getLocation:ok"}`,
+		`[{"latitude":31.2,"longitude":121.5},{"type":"ping"},{"latitude":"x"}]`,
 		`"x"`, `null`, `[]`, `{}`, ``, `{"type":`,
 	} {
 		f.Add([]byte(seed))
 	}
 	limits := Limits{}.WithDefaults()
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		n := 0
-		newID := func() string { n++; return "gen-" + strconv.Itoa(n) }
-		p := limits.Parse(raw, testNow, newID)
-		for _, it := range p.Items {
-			if it.ID == "" || len(it.ID) > limits.MaxIDLen {
-				t.Fatalf("item id %q", it.ID)
-			}
-			if it.Type != TypeLocation && it.Type != TypeLog {
-				t.Fatalf("item type %q", it.Type)
-			}
-			if it.V != ItemVersion {
-				t.Fatalf("item version %d", it.V)
-			}
-			if !json.Valid(it.Data) || !utf8.Valid(it.Data) {
-				t.Fatalf("item data %q", it.Data)
-			}
-			it.Device = "dev-1"
-			it.ReceivedAt = testNow.UnixMilli()
-			b, err := json.Marshal(it)
-			if err != nil {
-				t.Fatalf("marshal %+v: %v", it, err)
-			}
-			back, err := DecodeItem(b)
-			if err != nil {
-				t.Fatalf("DecodeItem(%s): %v", b, err)
-			}
-			if back.ID != it.ID || back.TS != it.TS || string(back.Data) != string(it.Data) {
-				t.Fatalf("DecodeItem changed the item:\n got %+v\nwant %+v", back, it)
-			}
-		}
-		for _, e := range p.Errors {
-			switch e.Code {
-			case CodeInvalidJSON, CodeInvalidFrame, CodeTooLarge:
-			default:
-				t.Fatalf("error code %q", e.Code)
-			}
-			if !utf8.ValidString(e.Message) || len(e.ID) > limits.MaxIDLen {
-				t.Fatalf("error %+v", e)
-			}
-			if _, err := json.Marshal(e.Frame()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, r := range p.Results {
-			if r.ID == "" {
-				t.Fatal("command result without id")
-			}
-			if _, err := json.Marshal(r); err != nil {
-				t.Fatalf("marshal %+v: %v", r, err)
-			}
-		}
-		if len(p.Items)+len(p.Errors)+len(p.Results)+p.Pings > limits.MaxBatch+1 {
-			t.Fatalf("%d outcomes from one message", len(p.Items)+len(p.Errors)+len(p.Results)+p.Pings)
+		// As a native device sends, and as the HTTP ingest of a device
+		// with a default crs parses it (bare mini-program objects too).
+		for _, opts := range []Options{{}, {DefaultCRS: CRSGCJ02, BareLocations: true}} {
+			checkParsed(t, limits, limits.ParseWith(raw, testNow, genIDs(), opts))
 		}
 	})
+}
+
+// genIDs returns a newID function giving gen-1, gen-2, ...
+func genIDs() func() string {
+	n := 0
+	return func() string { n++; return "gen-" + strconv.Itoa(n) }
+}
+
+// checkParsed checks what every Parse result must be.
+func checkParsed(t *testing.T, limits Limits, p Parsed) {
+	t.Helper()
+	for _, it := range p.Items {
+		if it.ID == "" || len(it.ID) > limits.MaxIDLen {
+			t.Fatalf("item id %q", it.ID)
+		}
+		if it.Type != TypeLocation && it.Type != TypeLog {
+			t.Fatalf("item type %q", it.Type)
+		}
+		if it.V != ItemVersion {
+			t.Fatalf("item version %d", it.V)
+		}
+		if !json.Valid(it.Data) || !utf8.Valid(it.Data) {
+			t.Fatalf("item data %q", it.Data)
+		}
+		it.Device = "dev-1"
+		it.ReceivedAt = testNow.UnixMilli()
+		b, err := json.Marshal(it)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", it, err)
+		}
+		back, err := DecodeItem(b)
+		if err != nil {
+			t.Fatalf("DecodeItem(%s): %v", b, err)
+		}
+		if back.ID != it.ID || back.TS != it.TS || string(back.Data) != string(it.Data) {
+			t.Fatalf("DecodeItem changed the item:\n got %+v\nwant %+v", back, it)
+		}
+	}
+	for _, e := range p.Errors {
+		switch e.Code {
+		case CodeInvalidJSON, CodeInvalidFrame, CodeTooLarge:
+		default:
+			t.Fatalf("error code %q", e.Code)
+		}
+		if !utf8.ValidString(e.Message) || len(e.ID) > limits.MaxIDLen {
+			t.Fatalf("error %+v", e)
+		}
+		if _, err := json.Marshal(e.Frame()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range p.Results {
+		if r.ID == "" {
+			t.Fatal("command result without id")
+		}
+		if _, err := json.Marshal(r); err != nil {
+			t.Fatalf("marshal %+v: %v", r, err)
+		}
+	}
+	if len(p.Items)+len(p.Errors)+len(p.Results)+p.Pings > limits.MaxBatch+1 {
+		t.Fatalf("%d outcomes from one message", len(p.Items)+len(p.Errors)+len(p.Results)+p.Pings)
+	}
 }
 
 // FuzzValidJSON checks that the hand-written scanner accepts exactly what

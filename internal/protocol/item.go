@@ -88,7 +88,7 @@ func (l Limits) DecodeQueueItem(raw []byte) (DecodedItem, error) {
 	d := DecodedItem{}
 	switch typ {
 	case TypeLocation:
-		f, problem := decodeLocation(in.Data, true)
+		f, problem := decodeLocation(in.Data, true, "")
 		if problem != "" {
 			return fail("device %q id %q: %s", device, id, problem)
 		}

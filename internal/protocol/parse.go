@@ -31,15 +31,21 @@ type Parsed struct {
 // precise invalid_frame for its frame instead of an error for the message.
 type frameIn struct {
 	typ, id, ts, data, items, ok, err []byte
+	// obj is the whole object, and bare tells that it has a latitude
+	// member: a mini-program's location object (Options.BareLocations).
+	obj  []byte
+	bare bool
 }
 
 // readFrame collects the known members of a valid JSON object. Keys are
 // matched exactly; on duplicates the last wins, as with encoding/json.
 func readFrame(obj []byte) frameIn {
-	var f frameIn
+	f := frameIn{obj: obj}
 	it := newObjectIter(obj)
 	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
 		switch string(unescapeKey(k)) {
+		case "latitude":
+			f.bare = true
 		case "type":
 			f.typ = v
 		case "id":
@@ -77,7 +83,27 @@ const (
 // than MaxBatch frames gives one too_large error. Otherwise each frame is
 // accepted or refused on its own. Parse never panics.
 func (l Limits) Parse(raw []byte, now time.Time, newID func() string) Parsed {
-	p := parser{l: l.WithDefaults(), now: now.UnixMilli(), newID: newID}
+	return l.ParseWith(raw, now, newID, Options{})
+}
+
+// Options are what a sender may leave out, where the transport knows it.
+type Options struct {
+	// DefaultCRS is the crs of a location that names none: the device's
+	// (storage.Device.CRS). "" is WGS-84.
+	DefaultCRS string
+	// BareLocations accepts, where a frame may be, a location object with
+	// no frame around it, as a WeChat or uni-app mini-program gets it from
+	// wx.onLocationChange ({"latitude","longitude","speed","accuracy",...}):
+	// a frame without "type" that has "latitude" is a location frame whose
+	// data is the object. Its id and ts are its own "id" and "ts" if it has
+	// them; it usually has neither, so it gets a new id and the receive time,
+	// and a resend is stored again.
+	BareLocations bool
+}
+
+// ParseWith is Parse with the options of the transport.
+func (l Limits) ParseWith(raw []byte, now time.Time, newID func() string, o Options) Parsed {
+	p := parser{l: l.WithDefaults(), opts: o, now: now.UnixMilli(), newID: newID}
 	if p.newID == nil {
 		p.newID = randomID
 	}
@@ -116,6 +142,7 @@ func firstByte(b []byte) byte {
 // parser carries one Parse call's state.
 type parser struct {
 	l         Limits
+	opts      Options
 	now       int64 // Unix ms
 	newID     func() string
 	out       Parsed
@@ -182,6 +209,11 @@ func (p *parser) frame(f *frameIn, where, index int) {
 		return
 	}
 	if isNull(f.typ) {
+		if p.opts.BareLocations && f.bare && where != inBatch {
+			f.data = f.obj
+			p.item(f, TypeLocation, id, index)
+			return
+		}
 		p.refuse(id, CodeInvalidFrame, at(index)+"type is missing")
 		return
 	}
@@ -294,7 +326,7 @@ func (p *parser) item(f *frameIn, typ, id string, index int) {
 	}
 	var data []byte
 	if typ == TypeLocation {
-		loc, problem := decodeLocation(f.data, false)
+		loc, problem := decodeLocation(f.data, false, p.opts.DefaultCRS)
 		if problem != "" {
 			p.refuse(id, CodeInvalidFrame, at(index)+problem)
 			return

@@ -177,7 +177,12 @@ func TestParse(t *testing.T) {
 		{name: "lat out of range", in: `{"type":"location","id":"a","data":{"lat":90.0001,"lng":1}}`, errs: []string{"a|invalid_frame"}, msg: "data.lat"},
 		{name: "lng out of range", in: `{"type":"location","id":"a","data":{"lat":0,"lng":-180.5}}`, errs: []string{"a|invalid_frame"}, msg: "data.lng"},
 		{name: "accuracy negative", in: `{"type":"location","id":"a","data":{"lat":0,"lng":0,"accuracy":-1}}`, errs: []string{"a|invalid_frame"}},
-		{name: "speed negative", in: `{"type":"location","id":"a","data":{"lat":0,"lng":0,"speed":-0.1}}`, errs: []string{"a|invalid_frame"}},
+		{name: "speed negative is unknown", in: `{"type":"location","id":"a","data":{"lat":0,"lng":0,"speed":-1}}`,
+			items: []string{`a|location||{"lat":0,"lng":0}`}},
+		{name: "latitude, longitude and horizontalAccuracy", in: `{"type":"location","id":"a","data":{"latitude":31.2304,"longitude":121.4737,"accuracy":65,"horizontalAccuracy":12.5,"verticalAccuracy":3}}`,
+			items: []string{`a|location||{"lat":31.2304,"lng":121.4737,"accuracy":12.5}`}},
+		{name: "latitude not a number", in: `{"type":"location","id":"a","data":{"latitude":"31","longitude":121}}`, errs: []string{"a|invalid_frame"}, msg: "data.latitude must be a finite number"},
+		{name: "bare location refused without the option", in: `{"latitude":31.2304,"longitude":121.4737}`, errs: []string{"|invalid_frame"}, msg: "type is missing"},
 		{name: "speed string", in: `{"type":"location","id":"a","data":{"lat":0,"lng":0,"speed":"1"}}`, errs: []string{"a|invalid_frame"}},
 		{name: "heading over 360", in: `{"type":"location","id":"a","data":{"lat":0,"lng":0,"heading":360.5}}`, errs: []string{"a|invalid_frame"}},
 		{name: "heading negative", in: `{"type":"location","id":"a","data":{"lat":0,"lng":0,"heading":-1}}`, errs: []string{"a|invalid_frame"}},
@@ -291,6 +296,57 @@ func TestParseCRS(t *testing.T) {
 		if loc.OrigLat == nil || loc.OrigLng == nil || *loc.OrigLat != want.origLat || *loc.OrigLng != want.origLng {
 			t.Errorf("%s: orig not kept: %s", want.crs, got.Items[i].Data)
 		}
+	}
+}
+
+// A mini-program's location object, posted as it is, is a location frame
+// with the receive time and a new id; with the device's default crs it is
+// converted like a frame that names it.
+func TestParseBareLocations(t *testing.T) {
+	wLat, wLng := 31.2304, 121.4737
+	gLat, gLng := WGS84ToGCJ02(wLat, wLng)
+	obj := fmt.Sprintf(`{"latitude":%v,"longitude":%v,"speed":-1,"accuracy":65,"altitude":8,"horizontalAccuracy":30,"verticalAccuracy":3,"errMsg":"getLocation:ok"}`, gLat, gLng)
+	opts := Options{DefaultCRS: CRSGCJ02, BareLocations: true}
+	for _, tc := range []struct {
+		name, in string
+		items    int
+		errs     []string
+	}{
+		{"object", obj, 1, nil},
+		{"array of objects", "[" + obj + "," + obj + "]", 2, nil},
+		{"mixed with frames", `[` + obj + `,{"type":"log","id":"l","data":{"level":"info","message":"hi"}}]`, 2, nil},
+		{"not in a batch", `{"type":"batch","items":[` + obj + `]}`, 0, []string{"|invalid_frame"}},
+		{"no longitude", `{"latitude":31}`, 0, []string{"|invalid_frame"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Limits{}.ParseWith([]byte(tc.in), testNow, counterIDs(), opts)
+			if s := summarize(got); len(got.Items) != tc.items || !equalStrings(s.errs, tc.errs) {
+				t.Fatalf("items %q, errors %q (%v); want %d items, errors %q", s.items, s.errs, got.Errors, tc.items, tc.errs)
+			}
+			for _, it := range got.Items {
+				if it.Type != TypeLocation {
+					continue
+				}
+				var loc Location
+				if err := json.Unmarshal(it.Data, &loc); err != nil {
+					t.Fatal(err)
+				}
+				if it.TS != testNow.UnixMilli() || !strings.HasPrefix(it.ID, "n-") {
+					t.Errorf("ts %d, id %q: want the receive time and a new id", it.TS, it.ID)
+				}
+				if d := distance(loc.Lat, loc.Lng, wLat, wLng); d > 0.5 || loc.CRS != CRSGCJ02 || loc.OrigLat == nil || *loc.OrigLat != gLat {
+					t.Errorf("%s: want WGS-84 within 0.5 m (%.2f m off) with the GCJ-02 original", it.Data, d)
+				}
+				if loc.Speed != nil || loc.Accuracy == nil || *loc.Accuracy != 30 || loc.Altitude == nil || *loc.Altitude != 8 {
+					t.Errorf("%s: want no speed (-1 is unknown), accuracy 30 (horizontalAccuracy), altitude 8", it.Data)
+				}
+			}
+		})
+	}
+	// A crs in the data wins over the device's default.
+	got := Limits{}.ParseWith([]byte(fmt.Sprintf(`{"latitude":%v,"longitude":%v,"crs":"wgs84"}`, wLat, wLng)), testNow, nil, opts)
+	if len(got.Items) != 1 || !strings.HasPrefix(string(got.Items[0].Data), fmt.Sprintf(`{"lat":%v,"lng":%v}`, wLat, wLng)) {
+		t.Errorf("crs wgs84 named: %+v", got)
 	}
 }
 

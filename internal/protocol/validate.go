@@ -145,8 +145,9 @@ func fieldsOf(loc *Location) locFields {
 // dropped; so are orig_lat/orig_lng from a device, which reports one
 // position in one CRS. fromItem selects the queue item form, where a
 // non-WGS-84 crs with orig_lat/orig_lng present means that the conversion
-// was already done.
-func decodeLocation(data []byte, fromItem bool) (locFields, string) {
+// was already done. defaultCRS is the crs of a location that names none
+// (Options.DefaultCRS; "" is WGS-84).
+func decodeLocation(data []byte, fromItem bool, defaultCRS string) (locFields, string) {
 	var f locFields
 	if isNull(data) {
 		return f, "data is required"
@@ -154,19 +155,24 @@ func decodeLocation(data []byte, fromItem bool) (locFields, string) {
 	if data[0] != '{' {
 		return f, "data must be an object, not " + kindOf(data)
 	}
-	var lat, lng optFloat
+	var lat, lng, hAccuracy optFloat
 	var crsRaw []byte
 	it := newObjectIter(data)
 	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
 		var dst *optFloat
 		var name string
 		switch k := unescapeKey(k); string(k) {
-		case "lat":
-			dst, name = &lat, "lat"
-		case "lng":
-			dst, name = &lng, "lng"
+		case "lat", "latitude":
+			// latitude, longitude and horizontalAccuracy are the names of
+			// the location object of WeChat and uni-app mini-programs
+			// (wx.onLocationChange), which can be posted as it is.
+			dst, name = &lat, string(k)
+		case "lng", "longitude":
+			dst, name = &lng, string(k)
 		case "accuracy":
 			dst, name = &f.accuracy, "accuracy"
+		case "horizontalAccuracy":
+			dst, name = &hAccuracy, "horizontalAccuracy"
 		case "speed":
 			dst, name = &f.speed, "speed"
 		case "heading":
@@ -201,7 +207,12 @@ func decodeLocation(data []byte, fromItem bool) (locFields, string) {
 		*dst = optFloat{x, true}
 	}
 	if !lat.ok || !lng.ok {
-		return f, "data.lat and data.lng are required"
+		return f, "data.lat and data.lng (or latitude and longitude) are required"
+	}
+	if hAccuracy.ok {
+		// The radius of the position, which is what accuracy means here; a
+		// mini-program's accuracy may be another estimate.
+		f.accuracy = hAccuracy
 	}
 	f.lat, f.lng = lat.v, lng.v
 	if p := checkLatLng("data.", f.lat, f.lng); p != "" {
@@ -210,8 +221,9 @@ func decodeLocation(data []byte, fromItem bool) (locFields, string) {
 	if v := f.accuracy; v.ok && !(v.v >= 0) {
 		return f, fmt.Sprintf("data.accuracy %g is negative", v.v)
 	}
-	if v := f.speed; v.ok && !(v.v >= 0) {
-		return f, fmt.Sprintf("data.speed %g is negative", v.v)
+	if v := f.speed; v.ok && v.v < 0 {
+		// iOS and the mini-program APIs report an unknown speed as -1.
+		f.speed = optFloat{}
 	}
 	if v := f.heading; v.ok {
 		if !(v.v >= 0 && v.v <= 360) {
@@ -222,7 +234,9 @@ func decodeLocation(data []byte, fromItem bool) (locFields, string) {
 		}
 	}
 
-	if !isNull(crsRaw) {
+	if isNull(crsRaw) {
+		f.crs = defaultCRS
+	} else {
 		body, ok := stringBody(crsRaw)
 		if !ok {
 			return f, "data.crs must be a string, not " + kindOf(crsRaw)
