@@ -59,6 +59,18 @@ type Device struct {
 	TokenRotatedAt int64 `json:"token_rotated_at,omitempty"`
 }
 
+// LegacyKey tells which device holds a legacy firmware key and when it was
+// issued (devtrack device legacy-key). The key authenticates firmware that
+// cannot send a token (the gateway's legacy listener, ?key=); like tokens it
+// is stored only as a SHA-256 hash.
+type LegacyKey struct {
+	Device string `json:"device"`
+	// IssuedAt is when the key was issued, Unix ms. It changes at every new
+	// key of the device, so a gateway can tell a connection opened with the
+	// key before.
+	IssuedAt int64 `json:"issued_at"`
+}
+
 // User is an operator or admin of the web UI and the query API.
 type User struct {
 	ID        int64    `json:"id"`
@@ -184,6 +196,20 @@ type Store interface {
 	// DevicesRotatedSince lists the devices whose token was replaced at or
 	// after sinceMS, ordered by id.
 	DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]Device, error)
+
+	// SetLegacyKey gives an active device a new legacy firmware key: the
+	// hash replaces the device's previous one, which stops working at once,
+	// and IssuedAt is now (later than the previous key's). The device's token
+	// is not touched. ErrNotFound if the device is unknown, ErrRevoked if it
+	// is revoked, ErrExists if another device holds the hash.
+	SetLegacyKey(ctx context.Context, device string, keyHash []byte) (LegacyKey, error)
+	// DeviceByLegacyKey returns the device holding the legacy key and when
+	// the key was issued; ErrNotFound if none, ErrRevoked if the device was
+	// revoked.
+	DeviceByLegacyKey(ctx context.Context, keyHash []byte) (Device, LegacyKey, error)
+	// LegacyKeysIssuedSince lists the legacy keys issued at or after sinceMS,
+	// ordered by device.
+	LegacyKeysIssuedSince(ctx context.Context, sinceMS int64) ([]LegacyKey, error)
 
 	// AddUser creates a user with the hash of its API token and an optional
 	// password hash (nil for none). It returns the user with its id set.
