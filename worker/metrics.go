@@ -18,6 +18,14 @@ var (
 		Namespace: "devtrack", Subsystem: "worker", Name: "items_dead_total",
 		Help: "Queue items moved to the dead-letter list.",
 	})
+	itemsTeed = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "tee_items_total",
+		Help: "Stored log items pushed onto the tee list (--tee-list).",
+	})
+	itemsTeeFailed = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "tee_failed_total",
+		Help: "Stored log items whose push onto the tee list failed; not on the tee list unless their batch was taken again.",
+	})
 	storeUp = promauto.NewGauge(prometheus.GaugeOpts{
 		Namespace: "devtrack", Subsystem: "worker", Name: "store_up",
 		Help: "1 while the store accepts writes, 0 during an outage (full or read-only disk, I/O error, database down).",

@@ -58,6 +58,8 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 	if len(stored) == 0 {
 		return
 	}
+	tee := teeValues(w.cfg.TeeList, stored)
+	teeErr := w.teePush(ctx, tee)
 
 	live := make([]redisq.LiveMessage, 0, len(stored))
 	for _, e := range stored {
@@ -73,17 +75,24 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 	if err := w.redis(ctx, func(c context.Context) error { return w.queue.PublishLive(c, live) }); err != nil {
 		w.log.Warn("publish live", zap.Int("items", len(live)), zap.Error(err))
 	}
-	w.finish(ctx, stored)
+	if w.finish(ctx, stored) && teeErr != nil {
+		// Redis answered the finish, so the tee push may have failed in a
+		// blip that is over: once more, or its lines are left out. (Had the
+		// finish failed, the batch would come back and be teed then.)
+		teeErr = w.teePush(ctx, tee)
+		w.teeLost(tee, teeErr)
+	}
 	w.mu.Lock()
 	w.stats.Batches++
 	w.mu.Unlock()
 }
 
 // finish removes the stored entries, and only those, from the processing
-// list. If that fails they stay there and the next take hands them over
-// again: stored twice is a duplicate the store counts and ignores, while
-// removing anything not yet stored could lose it.
-func (w *Worker) finish(ctx context.Context, stored []*entry) {
+// list, and reports whether Redis confirmed it. If that fails they stay
+// there and the next take hands them over again: stored twice is a
+// duplicate the store counts and ignores, while removing anything not yet
+// stored could lose it.
+func (w *Worker) finish(ctx context.Context, stored []*entry) bool {
 	raws := make([]string, len(stored))
 	keys := make([]string, len(stored))
 	for i, e := range stored {
@@ -100,11 +109,11 @@ func (w *Worker) finish(ctx context.Context, stored []*entry) {
 				w.log.Info("processing list holds items not in hand (moved by a call whose answer was lost); taking them next",
 					zap.Int("items", left))
 			}
-			return
+			return true
 		}
 		if try >= 5 || !sleep(ctx, backoff(try)) {
 			w.log.Warn("finish batch; its items will be taken and stored again as duplicates", zap.Error(err))
-			return
+			return false
 		}
 	}
 }

@@ -42,6 +42,9 @@ type Queue interface {
 	Release(ctx context.Context, worker string) (int, error)
 	RecoverDead(ctx context.Context) (map[string]int, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
+	// Tee LPUSHes values (the first given is the first a BRPOP gets) onto
+	// the list key, as given, and trims it to max entries, in one pipeline.
+	Tee(ctx context.Context, key string, max int, values [][]byte) error
 	ReportStoreOutage(ctx context.Context, o redisq.StoreOutage, ttl time.Duration) error
 	ClearStoreOutage(ctx context.Context, worker string) error
 	Ping(ctx context.Context) error
@@ -85,7 +88,19 @@ type Config struct {
 	// calls (RedisTimeout each): keep the sum under the supervisor's stop
 	// timeout (systemd's TimeoutStopSec=30). Default 10 s.
 	StopTimeout time.Duration
+	// TeeList, when set, is a Redis list (a key as given, without the
+	// prefix, e.g. "device:log:list") onto which the worker LPUSHes the
+	// original data of each log item once its batch is stored, for a legacy
+	// consumer that BRPOPs it; see tee.go for order, duplicates and faults.
+	// Default "": no tee.
+	TeeList string
+	// TeeMax is how many entries the tee list keeps (the newest); each
+	// push trims it, so it stays bounded with nobody reading. Default 100000.
+	TeeMax int
 }
+
+// DefaultTeeMax is the default Config.TeeMax.
+const DefaultTeeMax = 100_000
 
 // MaxBatchSize bounds Config.BatchSize: the queue's Lua scripts pass a
 // batch's items as arguments, and Lua's unpack takes at most about 8,000.
@@ -118,6 +133,9 @@ func (c *Config) setDefaults() {
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = 10 * time.Second
 	}
+	if c.TeeMax <= 0 {
+		c.TeeMax = DefaultTeeMax
+	}
 }
 
 // Worker drains the ingest list. Create it with New and call Run.
@@ -143,6 +161,8 @@ type Stats struct {
 	Dead       int64 // items sent to the dead-letter list
 	Recovered  int64 // items put back from dead workers
 	Batches    int64
+	Teed       int64 // log items pushed onto the tee list
+	TeeFailed  int64 // stored log items left out of the tee list: both pushes failed
 }
 
 // New returns a worker.

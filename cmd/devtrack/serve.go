@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,6 +122,9 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer log.Sync() //nolint:errcheck
+			if err := checkTee(cfg.TeeList, cfg.TeeMax, g.prefix); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			store, err := g.openStore(ctx, log)
 			if err != nil {
@@ -166,6 +170,8 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed attempts before an item goes to the dead-letter list")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the worker heartbeat; in-flight items of a worker silent this long are recovered")
 	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus /metrics on (e.g. :9101); none if empty")
+	f.StringVar(&cfg.TeeList, "tee-list", "", "Redis list (key as given, e.g. device:log:list) onto which each log item's original data is LPUSHed as JSON once stored, for a legacy BRPOP consumer; at least once: an item stored before (a device resend, a batch taken again after a crash) is pushed again; none if empty")
+	f.IntVar(&cfg.TeeMax, "tee-max", worker.DefaultTeeMax, "most entries the tee list keeps (the newest); each push trims it")
 	f.DurationVar(&ret.Logs, "retain-logs", 0, "delete logs whose device time is older than this (e.g. 720h); 0 keeps them forever")
 	f.DurationVar(&ret.Locations, "retain-locations", 0, "delete locations whose device time is older than this; 0 keeps them forever")
 	f.DurationVar(&ret.Every, "retain-every", time.Minute, "how often a worker tries a retention run (one worker at a time runs it, under a Redis lock)")
@@ -173,4 +179,20 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	f.Float64Var(&ret.Share, "retain-share", 0.1, "part of the time (0-1] a retention run spends deleting; it pauses the rest, so the drain keeps its pace")
 	f.DurationVar(&ret.LockTTL, "retain-lock-ttl", 30*time.Second, "lease of the retention lock, renewed every third of it; a worker killed while it purges frees the lock after at most this long")
 	return cmd
+}
+
+// checkTee refuses a tee list among devtrack's own queue keys (teeing onto
+// the ingest list would feed every log back in as an invalid item) and a
+// bound below 1.
+func checkTee(key string, n int, prefix string) error {
+	if key == "" {
+		return nil
+	}
+	if tag := "{" + redisq.NewKeys(prefix).Prefix() + "}"; strings.HasPrefix(key, tag) {
+		return usagef("--tee-list %q: one of devtrack's own keys; give the list the legacy consumer reads, e.g. device:log:list", key)
+	}
+	if n < 1 {
+		return usagef("--tee-max %d: want at least 1", n)
+	}
+	return nil
 }

@@ -21,6 +21,8 @@ package redisq
 //	p:session:<sha256 of cookie>  string web session -> user name, expires
 //	p:store:outage                string JSON {worker, error, since} while a worker cannot write the store, expires
 //	p:<job>:lock                  string token of the process running job (p:retention:lock), expires (lock.go)
+//	<tee key>                     list   worker --tee-list (e.g. device:log:list), as given, no prefix:
+//	                                     the data of stored logs for a legacy consumer, trimmed (tee.go)
 type Keys struct {
 	prefix string
 	tag    string
