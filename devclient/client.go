@@ -1,7 +1,3 @@
-// Package devclient is a device-side client of the devtrack protocol for Go
-// programs: it holds the WebSocket, reconnects with backoff and jitter, and
-// resends every frame that was not acked, with the same id, so that nothing
-// is lost or stored twice across disconnects. devtrack sim uses it.
 package devclient
 
 import (
@@ -20,51 +16,65 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Frame is a location or log frame to send. ID is assigned if empty; TS
-// defaults to now.
-type Frame struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
-	TS   int64  `json:"ts"`
-	Data any    `json:"data"`
-}
-
-// Config configures a client.
+// Config configures a client. Only URL and Token are required; every other
+// zero field takes the default its comment names.
 type Config struct {
-	// URL of the device socket, e.g. ws://host:8080/ws/device.
+	// URL of the gateway's device socket, e.g. ws://host:8080/ws/device
+	// (wss:// behind TLS).
 	URL string
-	// Token is the device token.
+	// Token is the device token (devtrack device add); it names the device.
 	Token string
-	// OnAck is called for every acked id with the time since it was last sent.
+	// OnAck, if set, is called for every acked id with the time since the
+	// frame was last sent.
 	OnAck func(id string, latency time.Duration)
-	// OnError is called for frames refused for good (invalid_frame and the
-	// like). Frames refused as unavailable or rate_limited are resent.
-	OnError func(e protocol.ErrorFrame)
-	// OnCommand answers downlink commands; nil answers ok:false.
-	OnCommand func(c protocol.Command) protocol.CommandResult
-	// OnState is told when the client connects (true) or loses the connection (false).
+	// OnError, if set, is called for each frame refused for good
+	// (CodeInvalidFrame and the like); the frame is dropped. Frames refused as
+	// CodeUnavailable or CodeRateLimited are resent instead.
+	OnError func(e FrameError)
+	// OnCommand answers downlink commands; the client sends the result with
+	// the command's id. If nil, every command is answered OK false, "not
+	// supported".
+	OnCommand func(c Command) CommandResult
+	// OnState, if set, is told when the client connects (true, nil) and when
+	// it loses the connection (false, and why).
 	OnState func(connected bool, err error)
-	// MinBackoff and MaxBackoff bound the reconnect wait. Defaults 200 ms and 10 s.
+	// MinBackoff and MaxBackoff bound the wait before a reconnect. Defaults
+	// 200 ms and 10 s.
 	MinBackoff, MaxBackoff time.Duration
-	// RetryAfter is the wait before resending frames refused as unavailable
+	// RetryAfter is the wait before resending a frame refused as unavailable
 	// or rate_limited. Default 500 ms.
 	RetryAfter time.Duration
-	// Dialer is the WebSocket dialer; default websocket.DefaultDialer.
+	// MaxFrameBytes bounds the JSON of one frame: Send refuses a larger one
+	// with ErrFrameTooLarge, since the gateway would refuse it without its id
+	// and it would stay pending for ever. Set it to the gateway's --max-frame.
+	// Default 64 KiB, the gateway's default.
+	MaxFrameBytes int
+	// Dialer is the WebSocket dialer (TLS settings, proxy, handshake
+	// timeout). Default websocket.DefaultDialer.
 	Dialer *websocket.Dialer
 }
 
-// ErrUnauthorized is returned by Run when the gateway refuses the token.
+// ErrUnauthorized is returned by Run when the gateway refuses the token
+// (missing, wrong or revoked).
 var ErrUnauthorized = errors.New("devclient: token refused (401)")
+
+// ErrFrameTooLarge is returned by Send for a frame over Config.MaxFrameBytes.
+var ErrFrameTooLarge = errors.New("devclient: frame too large")
 
 type pending struct {
 	raw    []byte
 	sentAt time.Time
 }
 
-// Client is one device connection. Send may be called from any goroutine.
+// Client is one device's connection to a gateway. Its methods may be called
+// from any goroutine.
 type Client struct {
 	cfg Config
-	seq atomic.Uint64
+	// Assigned ids are idPrefix and a sequence number. The prefix is random
+	// per Client, so that a restarted program does not reuse the ids of the
+	// last run, which the gateway would take for resends and drop.
+	idPrefix string
+	seq      atomic.Uint64
 
 	mu      sync.Mutex
 	ws      *websocket.Conn // nil while disconnected
@@ -73,7 +83,7 @@ type Client struct {
 	wmu     sync.Mutex
 }
 
-// New returns a client; call Run to connect.
+// New returns a client with cfg's defaults filled in; call Run to connect.
 func New(cfg Config) *Client {
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 200 * time.Millisecond
@@ -84,24 +94,32 @@ func New(cfg Config) *Client {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 500 * time.Millisecond
 	}
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = protocol.DefaultMaxFrameBytes
+	}
 	if cfg.Dialer == nil {
 		cfg.Dialer = websocket.DefaultDialer
 	}
-	return &Client{cfg: cfg, pending: map[string]*pending{}}
+	return &Client{cfg: cfg, idPrefix: "f-" + strconv.FormatUint(rand.Uint64(), 36) + "-", pending: map[string]*pending{}}
 }
 
-// Pending is the number of frames sent and not yet acked.
+// Pending is the number of frames sent and not yet acked or refused.
 func (c *Client) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.pending)
 }
 
-// Send queues a frame and writes it if connected; it is resent after every
-// reconnect until acked. It returns the frame's id.
+// Send queues a frame and writes it if connected; it stays pending, and is
+// resent after every reconnect, until it is acked or refused for good. It
+// returns the frame's id. It does not wait for the ack, but it may wait for
+// the socket (up to 10 s on a stalled connection). An error means the frame
+// was not queued: it does not encode as JSON, or it is ErrFrameTooLarge.
+//
+// Sending a frame again with the id of a pending one replaces it.
 func (c *Client) Send(f Frame) (string, error) {
 	if f.ID == "" {
-		f.ID = "f-" + strconv.FormatUint(c.seq.Add(1), 36) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+		f.ID = c.idPrefix + strconv.FormatUint(c.seq.Add(1), 36)
 	}
 	if f.TS == 0 {
 		f.TS = time.Now().UnixMilli()
@@ -109,6 +127,9 @@ func (c *Client) Send(f Frame) (string, error) {
 	raw, err := json.Marshal(f)
 	if err != nil {
 		return "", fmt.Errorf("devclient: encode frame: %w", err)
+	}
+	if len(raw) > c.cfg.MaxFrameBytes {
+		return "", fmt.Errorf("%w: %d bytes, the limit is %d", ErrFrameTooLarge, len(raw), c.cfg.MaxFrameBytes)
 	}
 	p := &pending{raw: raw, sentAt: time.Now()}
 	c.mu.Lock()
@@ -133,8 +154,10 @@ func (c *Client) write(ws *websocket.Conn, raw []byte) {
 	}
 }
 
-// Run connects and keeps the connection until ctx ends. It returns nil when
-// ctx ends, ErrUnauthorized if the token is refused.
+// Run connects and keeps the connection, reconnecting with backoff, until
+// ctx ends; then it closes the socket normally and returns nil. It returns
+// ErrUnauthorized at once if the gateway refuses the token. Run once at a
+// time; the callbacks are called from its goroutine.
 func (c *Client) Run(ctx context.Context) error {
 	backoff := c.cfg.MinBackoff
 	for ctx.Err() == nil {
@@ -225,20 +248,29 @@ func (c *Client) handle(ws *websocket.Conn, msg []byte) {
 	switch head.Type {
 	case protocol.TypeAck:
 		now := time.Now()
+		type acked struct {
+			id      string
+			latency time.Duration
+		}
+		var done []acked // told to OnAck once the lock is released, so that it may call Send
 		c.mu.Lock()
 		for _, id := range head.IDs {
 			if p, ok := c.pending[id]; ok {
 				delete(c.pending, id)
-				if c.cfg.OnAck != nil {
-					c.cfg.OnAck(id, now.Sub(p.sentAt))
-				}
+				done = append(done, acked{id, now.Sub(p.sentAt)})
 			}
 		}
 		c.compact()
 		c.mu.Unlock()
+		if c.cfg.OnAck != nil {
+			for _, a := range done {
+				c.cfg.OnAck(a.id, a.latency)
+			}
+		}
 	case protocol.TypeError:
-		var e protocol.ErrorFrame
-		_ = json.Unmarshal(msg, &e)
+		var wire protocol.ErrorFrame
+		_ = json.Unmarshal(msg, &wire)
+		e := FrameError{ID: wire.ID, Code: wire.Code, Message: wire.Message}
 		if e.Code == protocol.CodeUnavailable || e.Code == protocol.CodeRateLimited {
 			c.mu.Lock()
 			p := c.pending[e.ID]
@@ -268,12 +300,16 @@ func (c *Client) handle(ws *websocket.Conn, msg []byte) {
 	case protocol.TypeCommand:
 		var cmd protocol.Command
 		_ = json.Unmarshal(msg, &cmd)
-		res := protocol.CommandResult{ID: cmd.ID, Error: "not supported"}
+		res := CommandResult{Error: "not supported"}
 		if c.cfg.OnCommand != nil {
-			res = c.cfg.OnCommand(cmd)
+			res = c.cfg.OnCommand(Command{ID: cmd.ID, Name: cmd.Name, Args: cmd.Args})
 		}
-		res.Type, res.ID = protocol.TypeCommandResult, cmd.ID
-		b, _ := json.Marshal(res)
+		wire := protocol.CommandResult{Type: protocol.TypeCommandResult, ID: cmd.ID, OK: res.OK, Data: res.Data, Error: res.Error}
+		b, err := json.Marshal(wire)
+		if err != nil { // Data is not JSON: say so rather than send nothing
+			wire.OK, wire.Data, wire.Error = false, nil, "devclient: the device's result data is not valid JSON"
+			b, _ = json.Marshal(wire)
+		}
 		c.write(ws, b)
 	}
 }

@@ -115,7 +115,7 @@ func TestUnackedFramesAreResentWithTheSameIDs(t *testing.T) {
 		OnAck: func(id string, _ time.Duration) { mu.Lock(); acked[id]++; mu.Unlock() }})
 	run(t, c)
 	for i := range 3 {
-		if _, err := c.Send(devclient.Frame{Type: protocol.TypeLocation, Data: protocol.Location{Lat: float64(i), Lng: 1}}); err != nil {
+		if _, err := c.Send(devclient.Frame{Type: devclient.TypeLocation, Data: devclient.Location{Lat: float64(i), Lng: 1}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,19 +152,19 @@ func TestUnavailableIsRetriedInvalidIsReported(t *testing.T) {
 		result <- []string{a.ID, b.ID, again.ID}
 		_, _, _ = ws.ReadMessage()
 	})
-	errs := make(chan protocol.ErrorFrame, 4)
+	errs := make(chan devclient.FrameError, 4)
 	c := devclient.New(devclient.Config{URL: gw.url(), Token: "good", RetryAfter: 20 * time.Millisecond,
-		OnError: func(e protocol.ErrorFrame) { errs <- e }})
+		OnError: func(e devclient.FrameError) { errs <- e }})
 	run(t, c)
-	_, _ = c.Send(devclient.Frame{Type: protocol.TypeLocation, Data: protocol.Location{Lat: 1, Lng: 1}})
-	_, _ = c.Send(devclient.Frame{Type: protocol.TypeLocation, Data: protocol.Location{Lat: 100, Lng: 1}})
+	_, _ = c.Send(devclient.Frame{Type: devclient.TypeLocation, Data: devclient.Location{Lat: 1, Lng: 1}})
+	_, _ = c.Send(devclient.Frame{Type: devclient.TypeLocation, Data: devclient.Location{Lat: 100, Lng: 1}})
 	ids := <-result
 	if ids[2] != ids[0] {
 		t.Errorf("after unavailable the client sent %s, want %s again", ids[2], ids[0])
 	}
 	select {
 	case e := <-errs:
-		if e.ID != ids[1] || e.Code != protocol.CodeInvalidFrame {
+		if e.ID != ids[1] || e.Code != devclient.CodeInvalidFrame || e.Message != "lat out of range" {
 			t.Errorf("OnError got %+v, want invalid_frame for %s", e, ids[1])
 		}
 	case <-time.After(5 * time.Second):
@@ -188,7 +188,7 @@ func TestRefusedTokenStopsRun(t *testing.T) {
 func TestCommandsAreAnswered(t *testing.T) {
 	answer := make(chan protocol.CommandResult, 1)
 	gw := newFakeGateway(t, func(ws *websocket.Conn) {
-		_ = ws.WriteJSON(protocol.Command{Type: protocol.TypeCommand, ID: "c-1", Name: "ping"})
+		_ = ws.WriteJSON(protocol.Command{Type: protocol.TypeCommand, ID: "c-1", Name: "ping", Args: json.RawMessage(`{"n":1}`)})
 		var res protocol.CommandResult
 		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if err := ws.ReadJSON(&res); err != nil {
@@ -197,12 +197,105 @@ func TestCommandsAreAnswered(t *testing.T) {
 		answer <- res
 		_, _, _ = ws.ReadMessage()
 	})
-	c := devclient.New(devclient.Config{URL: gw.url(), Token: "good", OnCommand: func(cmd protocol.Command) protocol.CommandResult {
-		return protocol.CommandResult{OK: cmd.Name == "ping", Data: json.RawMessage(`{"pong":true}`)}
+	c := devclient.New(devclient.Config{URL: gw.url(), Token: "good", OnCommand: func(cmd devclient.Command) devclient.CommandResult {
+		return devclient.CommandResult{OK: cmd.Name == "ping" && string(cmd.Args) == `{"n":1}`, Data: json.RawMessage(`{"pong":true}`)}
 	}})
 	run(t, c)
 	res := <-answer
 	if res.Type != protocol.TypeCommandResult || res.ID != "c-1" || !res.OK || string(res.Data) != `{"pong":true}` {
 		t.Fatalf("command result %+v", res)
+	}
+}
+
+// A command without OnCommand, or whose result data is not JSON, is still
+// answered, with ok:false and why.
+func TestCommandsAreAnsweredWhenTheyCannotBeHandled(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		onCommand func(devclient.Command) devclient.CommandResult
+		wantError string
+	}{
+		{"no OnCommand", nil, "not supported"},
+		{"data not JSON", func(devclient.Command) devclient.CommandResult {
+			return devclient.CommandResult{OK: true, Data: json.RawMessage(`{"half":`)}
+		}, "devclient: the device's result data is not valid JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			answer := make(chan protocol.CommandResult, 1)
+			gw := newFakeGateway(t, func(ws *websocket.Conn) {
+				_ = ws.WriteJSON(protocol.Command{Type: protocol.TypeCommand, ID: "c-2", Name: "reboot"})
+				var res protocol.CommandResult
+				_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if err := ws.ReadJSON(&res); err != nil {
+					t.Errorf("read result: %v", err)
+				}
+				answer <- res
+				_, _, _ = ws.ReadMessage()
+			})
+			run(t, devclient.New(devclient.Config{URL: gw.url(), Token: "good", OnCommand: tc.onCommand}))
+			want := protocol.CommandResult{Type: protocol.TypeCommandResult, ID: "c-2", Error: tc.wantError}
+			if res := <-answer; res.Type != want.Type || res.ID != want.ID || res.OK || res.Data != nil || res.Error != want.Error {
+				t.Fatalf("command result %+v, want %+v", res, want)
+			}
+		})
+	}
+}
+
+// Callbacks may call the client: OnAck runs outside the client's lock.
+func TestOnAckMayCallTheClient(t *testing.T) {
+	gw := newFakeGateway(t, func(ws *websocket.Conn) {
+		ack(ws, readFrame(t, ws).ID)
+		ack(ws, readFrame(t, ws).ID)
+		_, _, _ = ws.ReadMessage()
+	})
+	var c *devclient.Client
+	second := make(chan string, 1)
+	c = devclient.New(devclient.Config{URL: gw.url(), Token: "good",
+		OnAck: func(id string, _ time.Duration) {
+			if c.Pending() == 0 && id != "second" {
+				_, _ = c.Send(devclient.Frame{Type: devclient.TypeLog, ID: "second", Data: devclient.Log{Level: "info", Message: "after the first ack"}})
+			}
+			if id == "second" {
+				second <- id
+			}
+		}})
+	run(t, c)
+	_, _ = c.Send(devclient.Frame{Type: devclient.TypeLog, Data: devclient.Log{Level: "info", Message: "first"}})
+	select {
+	case <-second:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the frame sent from OnAck was not acked (OnAck blocked the client?)")
+	}
+}
+
+// A frame the gateway would refuse without its id, so that it would stay
+// pending for ever, is refused by Send.
+func TestSendRefusesFramesOverMaxFrameBytes(t *testing.T) {
+	c := devclient.New(devclient.Config{URL: "ws://127.0.0.1:1/ws/device", Token: "good", MaxFrameBytes: 200})
+	_, err := c.Send(devclient.Frame{Type: devclient.TypeLog, Data: devclient.Log{Level: "info", Message: strings.Repeat("x", 200)}})
+	if !errors.Is(err, devclient.ErrFrameTooLarge) || c.Pending() != 0 {
+		t.Fatalf("Send = %v with %d pending, want ErrFrameTooLarge and nothing pending", err, c.Pending())
+	}
+	if _, err := c.Send(devclient.Frame{Type: devclient.TypeLog, Data: devclient.Log{Level: "info", Message: "short"}}); err != nil {
+		t.Fatalf("Send of a short frame: %v", err)
+	}
+}
+
+// Assigned ids are not reused by another client, such as the same program
+// after a restart: the gateway would drop the new frames as resends.
+func TestAssignedIDsDifferBetweenClients(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		c := devclient.New(devclient.Config{URL: "ws://127.0.0.1:1/ws/device", Token: "good"})
+		for range 3 {
+			id, err := c.Send(devclient.Frame{Type: devclient.TypeLocation, Data: devclient.Location{Lat: 1, Lng: 2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[id] || len(id) > protocol.DefaultMaxIDLen {
+				t.Fatalf("assigned id %q: seen before %v, %d bytes", id, seen[id], len(id))
+			}
+			seen[id] = true
+		}
 	}
 }

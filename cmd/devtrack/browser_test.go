@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/devtrack/devtrack/devclient"
-	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/redisq"
 )
 
@@ -329,7 +328,7 @@ type commandDevice struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
-	got    []protocol.Command
+	got    []devclient.Command
 }
 
 // connect connects a test device and waits until the gateway has its link.
@@ -341,7 +340,7 @@ func (f *browserFleet) connect(t *testing.T, id string) *commandDevice {
 	c := devclient.New(devclient.Config{
 		URL:   "ws" + strings.TrimPrefix(f.base, "http") + "/ws/device",
 		Token: f.tokens[id],
-		OnCommand: func(c protocol.Command) protocol.CommandResult {
+		OnCommand: func(c devclient.Command) devclient.CommandResult {
 			d.mu.Lock()
 			d.got = append(d.got, c)
 			d.mu.Unlock()
@@ -349,7 +348,7 @@ func (f *browserFleet) connect(t *testing.T, id string) *commandDevice {
 				Pong bool            `json:"pong"`
 				Args json.RawMessage `json:"args,omitempty"`
 			}{true, c.Args})
-			return protocol.CommandResult{OK: true, Data: data}
+			return devclient.CommandResult{OK: true, Data: data}
 		},
 	})
 	go func() {

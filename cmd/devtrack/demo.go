@@ -19,7 +19,6 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/devtrack/devtrack/devclient"
 	"github.com/devtrack/devtrack/internal/fleet"
-	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/redisproc"
 	"github.com/devtrack/devtrack/internal/token"
 	"github.com/devtrack/devtrack/storage"
@@ -304,8 +303,8 @@ func driveDemoFleet(ctx context.Context, wsURL string, devices []demoDevice, rat
 	wg.Wait()
 }
 
-func demoCommand(c protocol.Command) protocol.CommandResult {
-	res := protocol.CommandResult{Type: protocol.TypeCommandResult, ID: c.ID, OK: true}
+func demoCommand(c devclient.Command) devclient.CommandResult {
+	res := devclient.CommandResult{OK: true}
 	switch c.Name {
 	case "ping":
 		res.Data = []byte(fmt.Sprintf(`{"pong":true,"at":%d}`, time.Now().UnixMilli()))

@@ -131,7 +131,7 @@ func runSim(ctx context.Context, sc simConfig, wsURL string, tokens []string) si
 				lat = append(lat, d)
 				mu.Unlock()
 			},
-			OnError: func(protocol.ErrorFrame) { errs.Add(1) },
+			OnError: func(devclient.FrameError) { errs.Add(1) },
 		})
 		clients[i] = c
 		wg.Add(1)

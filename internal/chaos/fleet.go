@@ -72,7 +72,7 @@ func (d *Device) Connect(t testing.TB, base string) {
 			d.acked[id] = time.Now()
 			d.mu.Unlock()
 		},
-		OnError: func(e protocol.ErrorFrame) {
+		OnError: func(e devclient.FrameError) {
 			d.mu.Lock()
 			d.refused[e.ID] = e.Code
 			d.mu.Unlock()
