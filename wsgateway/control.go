@@ -55,7 +55,7 @@ func (g *Gateway) controlLoop(ctx context.Context) {
 			}
 		case "command":
 			if c := g.conns.get(m.Device); c != nil && m.Command != nil {
-				c.send(m.Command)
+				c.fr.command(c, m.Command)
 			}
 		}
 	})

@@ -19,7 +19,11 @@ import (
 //     closed with 4001 "credentials revoked";
 //   - device connections opened with a token that has since been replaced
 //     (devtrack device rotate): the device's TokenRotatedAt differs from the
-//     one read at the handshake; closed with closeRevoked.
+//     one read at the handshake; closed with closeRevoked;
+//   - legacy connections opened with a legacy key that has since been
+//     replaced (devtrack device legacy-key): the key's IssuedAt differs from
+//     the one read at the handshake; closed with closeRevoked. Legacy
+//     connections do not use the token, so a rotation leaves them open.
 //
 // Both compare stored values, never clocks, so the CLI host's clock does not
 // matter. A store error skips the round (logged); nothing is closed on it.
@@ -42,6 +46,7 @@ func (g *Gateway) credentialsLoop(ctx context.Context) {
 		}
 		start := time.Now()
 		ok := g.checkViewers(ctx)
+		ok = g.checkLegacyKeys(ctx, since) && ok
 		if g.checkRotatedDevices(ctx, since) && ok {
 			since = start.Add(-time.Minute).UnixMilli()
 		}
@@ -93,9 +98,46 @@ func (g *Gateway) checkRotatedDevices(ctx context.Context, since int64) bool {
 		rotated[d.ID] = d.TokenRotatedAt
 	}
 	for _, dc := range g.conns.snapshot() {
+		if _, legacy := dc.fr.(*legacyConn); legacy {
+			continue
+		}
 		if at, ok := rotated[dc.device.ID]; ok && dc.device.TokenRotatedAt != at {
 			dc.log.Info("closing device connection: its token was replaced")
 			dc.close(closeRevoked, "token replaced")
+		}
+	}
+	return true
+}
+
+// checkLegacyKeys closes the legacy connections opened with a key that has
+// since been replaced. It asks the store only while such connections are
+// open on this gateway.
+func (g *Gateway) checkLegacyKeys(ctx context.Context, since int64) bool {
+	if g.legacy == nil || g.legacy.keyed.Load() == 0 {
+		return true
+	}
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	keys, err := g.store.LegacyKeysIssuedSince(c, since)
+	if err != nil {
+		g.log.Warn("check legacy keys: keys issued since", zap.Error(err))
+		return false
+	}
+	if len(keys) == 0 {
+		return true
+	}
+	issued := make(map[string]int64, len(keys))
+	for _, k := range keys {
+		issued[k.Device] = k.IssuedAt
+	}
+	for _, dc := range g.conns.snapshot() {
+		lc, ok := dc.fr.(*legacyConn)
+		if !ok || lc.keyAt == 0 {
+			continue
+		}
+		if at, ok := issued[dc.device.ID]; ok && at != lc.keyAt {
+			dc.log.Info("closing legacy connection: its key was replaced")
+			dc.close(closeRevoked, "legacy key replaced")
 		}
 	}
 	return true

@@ -41,10 +41,11 @@ var connSeq atomic.Uint64
 // counts from its arrival (PushTimeout), not from when the frames ahead of
 // it were answered, and during a Redis stall every frame is answered within
 // PushTimeout. The pusher goroutine exists only while there is something to
-// push. Writes from anywhere go through send, one at a time.
+// push. Writes from anywhere go through write (send for JSON), one at a time.
 type deviceConn struct {
 	g       *Gateway
 	ws      *websocket.Conn
+	fr      framing // how frames are read and answered
 	device  storage.Device
 	link    string // value in the links hash
 	limiter *rate.Limiter
@@ -59,6 +60,33 @@ type deviceConn struct {
 	pushing bool          // the pusher goroutine runs
 	tasks   sync.WaitGroup
 }
+
+// framing is how a device connection reads and answers frames: the device
+// protocol's JSON (nativeFraming), or the legacy firmware's (legacyConn in
+// legacy.go), an adapter in front of the same handling.
+type framing interface {
+	// receive handles one message (at most Limits.MaxFrameBytes).
+	receive(c *deviceConn, data []byte)
+	// ack answers frames that are on the ingest list.
+	ack(c *deviceConn, ids []string)
+	// refuse answers a refused frame (already counted).
+	refuse(c *deviceConn, fe protocol.FrameError)
+	// command sends a downlink command.
+	command(c *deviceConn, cmd *protocol.Command)
+}
+
+// nativeFraming is the device protocol of /ws/device.
+type nativeFraming struct{}
+
+func (nativeFraming) receive(c *deviceConn, data []byte) { c.handle(data) }
+
+func (nativeFraming) ack(c *deviceConn, ids []string) {
+	c.send(protocol.Ack{Type: protocol.TypeAck, IDs: ids})
+}
+
+func (nativeFraming) refuse(c *deviceConn, fe protocol.FrameError) { c.send(fe.Frame()) }
+
+func (nativeFraming) command(c *deviceConn, cmd *protocol.Command) { c.send(cmd) }
 
 // pendingPush is what one message brought: items stamped and encoded for
 // the ingest list, and command results to publish.
@@ -104,13 +132,26 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := &deviceConn{
+	g.openDevice(w, r, dev, nativeFraming{})
+}
+
+// newDeviceConn returns the connection state of dev, not yet upgraded.
+func (g *Gateway) newDeviceConn(dev storage.Device, fr framing) *deviceConn {
+	return &deviceConn{
 		g:       g,
+		fr:      fr,
 		device:  dev,
 		link:    redisq.LinkValue(g.instance, strconv.FormatUint(connSeq.Add(1), 36)),
 		limiter: rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
 		log:     g.log.With(zap.String("device", dev.ID)),
 	}
+}
+
+// openDevice upgrades r to a connection of dev, whose identity the
+// handshake proved (a token, a legacy key), and serves it through fr until
+// it closes.
+func (g *Gateway) openDevice(w http.ResponseWriter, r *http.Request, dev storage.Device, fr framing) {
+	c := g.newDeviceConn(dev, fr)
 	// A request that cannot be upgraded must not touch the link of the
 	// device's live connection.
 	if !upgradeable(r) {
@@ -133,11 +174,20 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered the client
 	}
 	c.ws = ws
+	c.opened(old)
+	c.readLoop()
+}
+
+// opened registers the upgraded connection, whose link is set (old is the
+// value it replaced), closes the older connection of the device, and
+// announces it online. readLoop must follow: it undoes all of it.
+func (c *deviceConn) opened(old string) {
+	g := c.g
 	if prev := g.conns.add(c); prev != nil {
 		prev.close(closeReplaced, "replaced by a newer connection")
 	}
 	if old != "" && old != c.link {
-		g.replaceRemote(dev.ID, old)
+		g.replaceRemote(c.device.ID, old)
 	}
 	devicesConnected.Inc()
 	// Published beside the reader, which must not wait for Redis; the
@@ -145,10 +195,9 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 	c.tasks.Add(1)
 	go func() {
 		defer c.tasks.Done()
-		c.g.presenceChanged(dev.ID, true)
+		c.g.presenceChanged(c.device.ID, true)
 	}()
 	c.log.Debug("device connected", zap.String("link", c.link))
-	c.readLoop()
 }
 
 // readLoop reads until the connection fails or is closed, then cleans up.
@@ -190,11 +239,11 @@ func (c *deviceConn) readLoop() {
 				return
 			}
 			framesRefused.WithLabelValues(protocol.CodeTooLarge).Inc()
-			c.send(protocol.ErrorFrame{Type: protocol.TypeError, Code: protocol.CodeTooLarge,
+			c.fr.refuse(c, protocol.FrameError{Code: protocol.CodeTooLarge,
 				Message: "frame larger than " + strconv.FormatInt(max, 10) + " bytes"})
 			continue
 		}
-		c.handle(data)
+		c.fr.receive(c, data)
 	}
 }
 
@@ -209,7 +258,7 @@ func (c *deviceConn) handle(data []byte) {
 	}
 	for _, fe := range p.Errors {
 		framesRefused.WithLabelValues(fe.Code).Inc()
-		c.send(fe.Frame())
+		c.fr.refuse(c, fe)
 	}
 	if len(p.Items) > 0 && !c.limiter.AllowN(now, len(p.Items)) {
 		c.refuseAll(p.Items, protocol.CodeRateLimited, "over "+strconv.FormatFloat(g.cfg.FrameRate, 'f', -1, 64)+" frames/s; retry later")
@@ -284,11 +333,11 @@ func (c *deviceConn) pushLoop() {
 				c.log.Warn("push to ingest list", zap.Int("frames", len(raws)), zap.Error(err))
 				framesRefused.WithLabelValues(protocol.CodeUnavailable).Add(float64(len(ids)))
 				for _, id := range ids {
-					c.send(protocol.ErrorFrame{Type: protocol.TypeError, ID: id, Code: protocol.CodeUnavailable,
+					c.fr.refuse(c, protocol.FrameError{ID: id, Code: protocol.CodeUnavailable,
 						Message: "ingest list unavailable; retry later"})
 				}
 			} else {
-				c.send(protocol.Ack{Type: protocol.TypeAck, IDs: ids})
+				c.fr.ack(c, ids)
 			}
 		}
 		if len(results) > 0 {
@@ -300,7 +349,7 @@ func (c *deviceConn) pushLoop() {
 func (c *deviceConn) refuseAll(items []protocol.Item, code, msg string) {
 	framesRefused.WithLabelValues(code).Add(float64(len(items)))
 	for _, it := range items {
-		c.send(protocol.ErrorFrame{Type: protocol.TypeError, ID: it.ID, Code: code, Message: msg})
+		c.fr.refuse(c, protocol.FrameError{ID: it.ID, Code: code, Message: msg})
 	}
 }
 
@@ -339,18 +388,23 @@ func (g *Gateway) pushRaw(deadline time.Time, raws [][]byte) error {
 	return nil
 }
 
-// send writes one JSON message. A failed write closes the connection; the
-// reader then ends.
+// send writes one JSON message.
 func (c *deviceConn) send(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		c.log.Error("encode frame", zap.Error(err))
 		return
 	}
+	c.write(websocket.TextMessage, b)
+}
+
+// write writes one message. A failed write closes the connection; the
+// reader then ends.
+func (c *deviceConn) write(kind int, b []byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.g.cfg.WriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+	if err := c.ws.WriteMessage(kind, b); err != nil {
 		_ = c.ws.Close()
 	}
 }

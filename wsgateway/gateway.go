@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/devtrack/devtrack/internal/protocol"
@@ -64,6 +65,8 @@ type Store interface {
 	Devices(ctx context.Context, groups []string) ([]storage.Device, error)
 	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
 	DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]storage.Device, error)
+	DeviceByLegacyKey(ctx context.Context, keyHash []byte) (storage.Device, storage.LegacyKey, error)
+	LegacyKeysIssuedSince(ctx context.Context, sinceMS int64) ([]storage.LegacyKey, error)
 	Users(ctx context.Context) ([]storage.User, error)
 	Locations(ctx context.Context, q storage.LocationQuery) ([]storage.Location, string, error)
 	Logs(ctx context.Context, q storage.LogQuery) ([]storage.LogEntry, string, error)
@@ -193,6 +196,12 @@ type Config struct {
 	// closed (4008). It must exceed the largest snapshot, about 200 bytes
 	// per device of ViewerMaxDevices. Default 8 MiB.
 	ViewerMaxPendingBytes int
+
+	// Legacy is the listener for legacy firmware (legacy.go); none when
+	// Legacy.Listen is empty. Its connections share the device settings
+	// above (limits, rate, timeouts, connection caps: its listener has caps
+	// of its own, of the same sizes).
+	Legacy LegacyConfig
 }
 
 // DefaultTiles is the web UI's default tile server.
@@ -312,6 +321,11 @@ func (c *Config) setDefaults() error {
 	if c.Tiles == "none" {
 		c.Tiles = ""
 	}
+	if c.Legacy.Listen != "" {
+		if err := c.Legacy.setDefaults(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -333,6 +347,9 @@ type Gateway struct {
 	tokens  *tokenCache    // device token lookups; nil: no cache
 	logins  *keyedLimiters // failed logins per user name
 	addrs   *keyedLimiters // failed logins per client address
+
+	legacy     *legacyListener          // nil: no legacy listener
+	legacyAddr atomic.Pointer[net.Addr] // where it listens, once Serve opened it
 
 	// bg is the context of every goroutine the gateway starts besides the
 	// request handlers (hub subscriptions, background loops); Serve cancels
@@ -372,12 +389,24 @@ func New(cfg Config, q Queue, p Presence, s Store, log *zap.Logger) (*Gateway, e
 	g.bg, g.stopBG = context.WithCancel(context.Background())
 	g.hub = newHub(g)
 	g.viewers = newViewerSet()
+	if cfg.Legacy.Listen != "" {
+		g.legacy = newLegacyListener(g, cfg.Legacy)
+	}
 	g.routes()
 	return g, nil
 }
 
 // ID is the gateway's configured id.
 func (g *Gateway) ID() string { return g.cfg.ID }
+
+// LegacyAddr is the address the legacy listener listens on: nil when there
+// is none or before Serve opened it (it is open when Serve calls ready).
+func (g *Gateway) LegacyAddr() net.Addr {
+	if a := g.legacyAddr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
 
 // Instance names this run of the gateway in device links, its heartbeat key
 // and its control channel: ID plus a nonce.
@@ -422,63 +451,86 @@ func (g *Gateway) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	return g.Serve(ctx, ln, ready)
 }
 
-// Serve serves on ln until ctx ends, then shuts down in this order: stop
-// accepting, close device and viewer connections (1001, going away) and the
-// devices' links, wait for handlers, stop the background goroutines (loops,
-// hub subscriptions) and wait for them, drop the instance's heartbeat.
-// When Serve returns, no goroutine of the gateway uses Redis or the store.
+// Serve serves on ln (and on Config.Legacy.Listen, if set) until ctx
+// ends, then shuts down in this order: stop accepting, close device and
+// viewer connections (1001, going away) and the devices' links, wait for
+// handlers, stop the background goroutines (loops, hub subscriptions) and
+// wait for them, drop the instance's heartbeat. When Serve returns, no
+// goroutine of the gateway uses Redis or the store.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) error {
-	adm := newAdmission(ln, g.cfg, g.log)
-	ln = adm
-	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: g.cfg.HeaderTimeout, IdleTimeout: g.cfg.IdleTimeout,
-		ConnState: adm.connState, ConnContext: connContext,
-		ErrorLog: zap.NewStdLog(g.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))}
 	// Requests run on reqCtx, which shutdown cancels once ShutdownTimeout
 	// has passed, so that a long export cannot hold the gateway.
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
-	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
+	servers := []server{g.newServer(ln, g.Handler(), reqCtx)}
+	if g.legacy != nil {
+		lln, err := net.Listen("tcp", g.cfg.Legacy.Listen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("gateway legacy listen %s: %w", g.cfg.Legacy.Listen, err)
+		}
+		servers = append(servers, g.newServer(lln, g.accessLog(g.legacy), reqCtx))
+		addr := lln.Addr()
+		g.legacyAddr.Store(&addr)
+	}
 	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop, g.credentialsLoop} {
 		g.goBG(func() { loop(g.bg) })
 	}
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// Every server reports on errc; the first to end (or ctx) shuts all down.
+	errc := make(chan error, len(servers))
+	running := len(servers)
+	for _, s := range servers {
+		go func() { errc <- s.srv.Serve(s.ln) }()
+	}
 	g.log.Info("gateway listening", zap.String("addr", ln.Addr().String()),
 		zap.Int("max_conns", g.cfg.MaxConns), zap.Int("max_unauthenticated", g.cfg.MaxUnauthConns),
 		zap.Int("max_unauthenticated_per_address", g.cfg.MaxUnauthConnsPerAddr))
+	if g.legacy != nil {
+		g.log.Info("legacy listener listening", zap.String("addr", g.LegacyAddr().String()),
+			zap.Bool("fleet_mode", len(g.cfg.Legacy.Allow) > 0))
+	}
 	if ready != nil {
 		ready(ln.Addr())
 	}
 
 	var serveErr error
-	served := false
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
-		served = true
+		running--
 	}
 
 	// Shutdown order: stop accepting and let plain requests finish
 	// (Shutdown, meanwhile), close the WebSockets at once (hijacked, so
 	// Shutdown does not see them) and wait for their handlers; past the
 	// timeout end what is left; then the background loops; then the
-	// heartbeat, with a budget of its own.
+	// heartbeat, with a budget of its own. Legacy sockets that have not
+	// named their device yet are not in the registry: closed and waited
+	// for on their own, before the registry (they join it, then leave
+	// unbound).
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
 	defer cancel()
-	shut := make(chan struct{})
-	go func() {
-		defer close(shut)
-		_ = srv.Shutdown(sctx)
-	}()
+	var shut sync.WaitGroup
+	for _, s := range servers {
+		shut.Go(func() { _ = s.srv.Shutdown(sctx) })
+	}
 	g.conns.closeAll(closeGoingAway, "gateway shutting down")
+	if g.legacy != nil {
+		g.legacy.closeUnbound()
+	}
 	g.hub.closeAll(closeGoingAway, "gateway shutting down")
+	if g.legacy != nil {
+		g.legacy.wait(sctx)
+	}
 	g.conns.wait(sctx)
-	<-shut // returns by sctx at the latest
+	shut.Wait() // returns by sctx at the latest
 	cancelReqs()
-	_ = srv.Close()
-	if !served {
-		<-errc // srv.Serve returns at once after Shutdown
+	for _, s := range servers {
+		_ = s.srv.Close()
+	}
+	for ; running > 0; running-- {
+		<-errc // Serve returns at once after Shutdown
 	}
 	g.stopBackground()
 	gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.RedisTimeout)
@@ -491,6 +543,22 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr ne
 		return fmt.Errorf("gateway serve: %w", serveErr)
 	}
 	return nil
+}
+
+// server is one listener of the gateway and its HTTP server.
+type server struct {
+	srv *http.Server
+	ln  net.Listener // under admission control
+}
+
+// newServer serves h on ln under admission control; requests run on reqCtx.
+func (g *Gateway) newServer(ln net.Listener, h http.Handler, reqCtx context.Context) server {
+	adm := newAdmission(ln, g.cfg, g.log)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: g.cfg.HeaderTimeout, IdleTimeout: g.cfg.IdleTimeout,
+		ConnState: adm.connState, ConnContext: connContext,
+		ErrorLog:    zap.NewStdLog(g.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+		BaseContext: func(net.Listener) context.Context { return reqCtx }}
+	return server{srv, adm}
 }
 
 func (g *Gateway) routes() {

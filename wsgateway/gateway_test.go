@@ -18,6 +18,7 @@ import (
 	"github.com/devtrack/devtrack/storage/sqlite"
 	"github.com/devtrack/devtrack/wsgateway"
 	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
 )
 
 // env is a gateway on a real Redis and a SQLite store.
@@ -27,14 +28,21 @@ type env struct {
 	rdb   *redisq.Client
 	store *sqlite.Store
 	gw    *wsgateway.Gateway
-	base  string // http://127.0.0.1:port
+	base  string      // http://127.0.0.1:port
+	log   *zap.Logger // the gateway's; nil: none
 	stop  func()
 }
 
 func newEnv(t testing.TB, cfg wsgateway.Config) *env {
 	t.Helper()
+	return newEnvLogged(t, cfg, nil)
+}
+
+// newEnvLogged is newEnv with the gateway logging to log.
+func newEnvLogged(t testing.TB, cfg wsgateway.Config, log *zap.Logger) *env {
+	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, redis: redistest.Start(t)}
+	e := &env{t: t, redis: redistest.Start(t), log: log}
 	var err error
 	e.store, err = sqlite.Open(ctx, t.TempDir()+"/test.db", nil)
 	if err != nil {
@@ -59,7 +67,7 @@ func (e *env) startGateway(cfg wsgateway.Config) {
 	if cfg.ID == "" {
 		cfg.ID = "gw-test"
 	}
-	e.gw, err = wsgateway.New(cfg, e.rdb, e.rdb, e.store, nil)
+	e.gw, err = wsgateway.New(cfg, e.rdb, e.rdb, e.store, e.log)
 	if err != nil {
 		e.t.Fatal(err)
 	}

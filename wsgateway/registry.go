@@ -12,6 +12,11 @@ const (
 	closeReplaced  = 4000 // a newer connection of the same device took over
 	closeRevoked   = 4001 // the device's token was revoked
 	closeInternal  = 1011
+	// Legacy listener, fleet mode (legacy.go): the first frame named no
+	// registered, active device (closePolicy), or the device or its link
+	// could not be checked now (closeTryAgain).
+	closePolicy   = 1008
+	closeTryAgain = 1013
 )
 
 // registry holds the open device connections of this gateway: the newest per

@@ -235,6 +235,12 @@ func (g *Gateway) viaTLS(r *http.Request) bool {
 // ParseTrustedProxies reads a comma-separated list of CIDRs or single
 // addresses (the --trusted-proxies flag) for Config.TrustedProxies.
 func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
+	return parsePrefixes("trusted proxy", list)
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs or single addresses;
+// what names an entry in errors.
+func parsePrefixes(what, list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range strings.Split(list, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -246,7 +252,7 @@ func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
 		}
 		ip, err := netip.ParseAddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q: want a CIDR like 10.0.0.0/8 or an address", s)
+			return nil, fmt.Errorf("%s %q: want a CIDR like 10.0.0.0/8 or an address", what, s)
 		}
 		out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
 	}
