@@ -86,6 +86,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 func newDeviceCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Register, list and revoke devices"}
 	var group, name string
+	var legacyKey bool
 	add := &cobra.Command{
 		Use:   "add ID",
 		Short: "Register a device; prints its token once, alone on the last line",
@@ -107,14 +108,24 @@ func newDeviceCmd(g *globals) *cobra.Command {
 					}
 					return fmt.Errorf("add device: %w", err)
 				}
+				var key string
+				var keyErr error
+				if legacyKey {
+					key, keyErr = issueLegacyKey(ctx, s, id)
+				}
 				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "device %s added (group %q); its token, shown only now:\n%s\n", id, group, tok)
-				return nil
+				fmt.Fprintf(out, "device %s added (group %q); ", id, group)
+				if key != "" {
+					printLegacyKey(out, key)
+				}
+				fmt.Fprintf(out, "its token, shown only now:\n%s\n", tok)
+				return keyErr
 			})
 		},
 	}
 	add.Flags().StringVar(&group, "group", "", "group the device belongs to (operators see their groups' devices)")
 	add.Flags().StringVar(&name, "name", "", "display name")
+	add.Flags().BoolVar(&legacyKey, "legacy-key", false, "also issue a legacy firmware key (?key= of the gateway's legacy listener), printed before the token")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -178,7 +189,7 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, revoke, rotate)
+	cmd.AddCommand(add, list, revoke, rotate, newDeviceLegacyKeyCmd(g))
 	return cmd
 }
 

@@ -19,6 +19,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	var cfg wsgateway.Config
 	var maxFrame int
 	var trustedProxies string
+	var legacy legacyFlags
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Serve devices (WebSocket, HTTP ingest), the query API, /metrics, /healthz and /readyz",
@@ -38,6 +39,9 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			}
 			if cfg.TrustedProxies, err = wsgateway.ParseTrustedProxies(trustedProxies); err != nil {
 				return usagef("--trusted-proxies: %v", err)
+			}
+			if err := legacy.apply(&cfg.Legacy); err != nil {
+				return err
 			}
 			store, err := g.openStore(ctx, log)
 			if err != nil {
@@ -87,6 +91,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.ViewerMaxPendingBytes, "viewer-max-pending", 8<<20, "bytes the gateway holds for one viewer before closing it as a slow consumer (4008)")
 	f.IntVar(&cfg.TokenCacheSize, "token-cache-size", 100_000, "device tokens whose lookup is kept in memory, so reconnects need no store query; a revoked or rotated token is still refused within 3 s and its sockets closed within 5 s (0: no cache)")
 	f.DurationVar(&cfg.TokenCacheTTL, "token-cache-ttl", time.Minute, "how long a device token lookup is kept in the token cache (0: no cache)")
+	addLegacyFlags(f, &legacy)
 	f.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto (Secure cookie) and X-Forwarded-For (login limits) are believed; none if empty")
 	return cmd
 }
