@@ -1,6 +1,6 @@
 // Package wsgateway is the edge of devtrack: the device WebSocket and HTTP
-// ingest, authentication at the handshake, the device links in Redis, and the
-// query API. It depends on small interfaces (Queue, Presence, Store) that
+// ingest, the listener for legacy firmware (legacy.go), authentication at the
+// handshake, the device links in Redis, and the query API. It depends on small interfaces (Queue, Presence, Store) that
 // cmd/devtrack wires to Redis and the store.
 package wsgateway
 
