@@ -57,6 +57,19 @@ type Device struct {
 	// TokenRotatedAt is when the token was last replaced (RotateDeviceToken),
 	// Unix ms, 0 if never. It changes at every rotation.
 	TokenRotatedAt int64 `json:"token_rotated_at,omitempty"`
+	// CRS is the coordinate system of the device's locations that name
+	// none: "" (WGS-84), "gcj02" or "bd09" (ValidDeviceCRS). A mini-program
+	// reports GCJ-02 and cannot say so in the object it posts.
+	CRS string `json:"crs,omitempty"`
+}
+
+// ValidDeviceCRS reports whether crs can be a Device.CRS.
+func ValidDeviceCRS(crs string) bool {
+	switch crs {
+	case "", "gcj02", "bd09":
+		return true
+	}
+	return false
 }
 
 // LegacyKey tells which device holds a legacy firmware key and when it was
@@ -193,6 +206,10 @@ type Store interface {
 	// stops working at once, and sets TokenRotatedAt to now (later than its
 	// previous value). ErrNotFound if unknown, ErrRevoked if revoked.
 	RotateDeviceToken(ctx context.Context, id string, tokenHash []byte) (Device, error)
+	// SetDeviceCRS sets the coordinate system of the device's locations
+	// that name none (Device.CRS), revoked or not: ErrNotFound for an
+	// unknown device, ErrInvalid for a crs ValidDeviceCRS refuses.
+	SetDeviceCRS(ctx context.Context, id, crs string) (Device, error)
 	// DevicesRotatedSince lists the devices whose token was replaced at or
 	// after sinceMS, ordered by id.
 	DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]Device, error)

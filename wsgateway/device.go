@@ -252,7 +252,7 @@ func (c *deviceConn) readLoop() {
 func (c *deviceConn) handle(data []byte) {
 	g := c.g
 	now := time.Now()
-	p := g.cfg.Limits.Parse(data, now, nil)
+	p := g.cfg.Limits.ParseWith(data, now, nil, protocol.Options{DefaultCRS: c.device.CRS})
 	for range p.Pings {
 		c.send(map[string]string{"type": protocol.TypePong})
 	}

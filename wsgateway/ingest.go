@@ -45,8 +45,8 @@ func (g *Gateway) serveIngest(w http.ResponseWriter, r *http.Request) {
 	limits.MaxFrameBytes = int(min(g.cfg.MaxBodyBytes, math.MaxInt32))
 	now := time.Now()
 	// A mini-program posts the location object of wx.onLocationChange as
-	// it is (protocol.Options.BareLocations).
-	p := limits.ParseWith(body, now, nil, protocol.Options{BareLocations: true})
+	// it is (protocol.Options.BareLocations), in the device's crs.
+	p := limits.ParseWith(body, now, nil, protocol.Options{DefaultCRS: dev.CRS, BareLocations: true})
 	if len(p.Results) > 0 {
 		// After the push: a slow publish must not use up its deadline.
 		defer func() { g.commandResults(time.Now().Add(g.cfg.RedisTimeout), dev.ID, p.Results) }()

@@ -1,7 +1,10 @@
 package wsgateway_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -48,5 +51,49 @@ func TestHTTPIngestMiniProgramObject(t *testing.T) {
 	// Without latitude it is no location, and says what is missing.
 	if status, body := e.post(tok, "/api/v1/ingest", `{"longitude":121.4737}`); status != 400 || !strings.Contains(body, "type is missing") {
 		t.Fatalf("no latitude: %d %s", status, body)
+	}
+}
+
+// A device registered with a default crs (devtrack device add --crs gcj02)
+// has its locations that name none converted from it, posted or sent on
+// the socket; one that names its crs keeps it.
+func TestDeviceDefaultCRS(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	tok := e.addDevice("courier-2", "g")
+	if _, err := e.store.SetDeviceCRS(context.Background(), "courier-2", protocol.CRSGCJ02); err != nil {
+		t.Fatal(err)
+	}
+	wLat, wLng := 31.2304, 121.4737
+	gLat, gLng := protocol.WGS84ToGCJ02(wLat, wLng)
+	if status, body := e.post(tok, "/api/v1/ingest", fmt.Sprintf(`{"latitude":%v,"longitude":%v}`, gLat, gLng)); status != 200 {
+		t.Fatalf("post: %d %s", status, body)
+	}
+	d := e.mustDial(tok)
+	d.send(fmt.Sprintf(`{"type":"location","id":"ws-1","data":{"lat":%v,"lng":%v}}`, gLat, gLng))
+	d.send(fmt.Sprintf(`{"type":"location","id":"ws-2","data":{"lat":%v,"lng":%v,"crs":"wgs84"}}`, wLat, wLng))
+	for acked := 0; acked < 2; {
+		r := d.read()
+		if r.Type != "ack" {
+			t.Fatalf("reply %+v, want ack", r)
+		}
+		acked += len(r.IDs)
+	}
+	items := e.queued()
+	if len(items) != 3 {
+		t.Fatalf("%d queued, want 3", len(items))
+	}
+	for i, it := range items {
+		var loc protocol.Location
+		if err := json.Unmarshal(it.Data, &loc); err != nil {
+			t.Fatal(err)
+		}
+		off := math.Hypot(loc.Lat-wLat, loc.Lng-wLng)
+		wantCRS := protocol.CRSGCJ02
+		if i == 2 {
+			wantCRS = "" // named wgs84: nothing to convert
+		}
+		if off > 1e-5 || loc.CRS != wantCRS || (wantCRS != "" && (loc.OrigLat == nil || *loc.OrigLat != gLat)) {
+			t.Errorf("item %s: %s, want WGS-84 %v,%v converted from crs %q", it.ID, it.Data, wLat, wLng, wantCRS)
+		}
 	}
 }

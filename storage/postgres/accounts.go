@@ -13,12 +13,12 @@ import (
 
 // Accounts behave exactly as in the SQLite store (storage/sqlite/accounts.go).
 
-const deviceColumns = `id, name, grp, created_at, revoked_at, token_rotated_at`
+const deviceColumns = `id, name, grp, created_at, revoked_at, token_rotated_at, crs`
 
 func scanDevice(r pgx.Row) (storage.Device, error) {
 	var d storage.Device
 	var revoked, rotated *int64
-	if err := r.Scan(&d.ID, &d.Name, &d.Group, &d.CreatedAt, &revoked, &rotated); err != nil {
+	if err := r.Scan(&d.ID, &d.Name, &d.Group, &d.CreatedAt, &revoked, &rotated, &d.CRS); err != nil {
 		return storage.Device{}, err
 	}
 	if revoked != nil {
@@ -52,6 +52,9 @@ func (s *Store) AddDevice(ctx context.Context, d storage.Device, tokenHash []byt
 			return fmt.Errorf("postgres: add device %q: %w: %w", d.ID, err, storage.ErrInvalid)
 		}
 	}
+	if !storage.ValidDeviceCRS(d.CRS) {
+		return fmt.Errorf("postgres: add device %q: crs %q: %w", d.ID, d.CRS, storage.ErrInvalid)
+	}
 	if d.CreatedAt == 0 {
 		d.CreatedAt = nowMS()
 	}
@@ -60,8 +63,8 @@ func (s *Store) AddDevice(ctx context.Context, d storage.Device, tokenHash []byt
 		revoked = &d.RevokedAt
 	}
 	_, err := s.pool.Exec(ctx,
-		`INSERT INTO devices (id, name, grp, token_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		d.ID, d.Name, d.Group, tokenHash, d.CreatedAt, revoked)
+		`INSERT INTO devices (id, name, grp, token_hash, created_at, revoked_at, crs) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		d.ID, d.Name, d.Group, tokenHash, d.CreatedAt, revoked, d.CRS)
 	if pgCode(err) == codeUniqueViolation {
 		// The id, or (astronomically unlikely) the token hash, is taken.
 		return fmt.Errorf("postgres: add device %q: %w", d.ID, storage.ErrExists)
@@ -356,4 +359,20 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		return fmt.Errorf("postgres: delete user %q: %w", name, storage.ErrNotFound)
 	}
 	return nil
+}
+
+// SetDeviceCRS sets the crs of the device's locations that name none.
+func (s *Store) SetDeviceCRS(ctx context.Context, id, crs string) (storage.Device, error) {
+	if !storage.ValidDeviceCRS(crs) {
+		return storage.Device{}, fmt.Errorf("postgres: set crs of device %q: crs %q: %w", id, crs, storage.ErrInvalid)
+	}
+	if validText("id", id) != nil {
+		return storage.Device{}, fmt.Errorf("postgres: set crs of device %q: %w", id, storage.ErrNotFound)
+	}
+	d, err := scanDevice(s.pool.QueryRow(ctx,
+		`UPDATE devices SET crs = $1 WHERE id = $2 RETURNING `+deviceColumns, crs, id))
+	if err != nil {
+		return storage.Device{}, fmt.Errorf("postgres: set crs of device %q: %w", id, notFound(err))
+	}
+	return d, nil
 }

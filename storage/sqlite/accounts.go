@@ -11,7 +11,7 @@ import (
 	"github.com/devtrack/devtrack/storage"
 )
 
-const deviceColumns = `id, name, grp, created_at, revoked_at, token_rotated_at`
+const deviceColumns = `id, name, grp, created_at, revoked_at, token_rotated_at, crs`
 
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -19,7 +19,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanDevice(r scanner) (storage.Device, error) {
 	var d storage.Device
 	var revoked, rotated sql.NullInt64
-	if err := r.Scan(&d.ID, &d.Name, &d.Group, &d.CreatedAt, &revoked, &rotated); err != nil {
+	if err := r.Scan(&d.ID, &d.Name, &d.Group, &d.CreatedAt, &revoked, &rotated, &d.CRS); err != nil {
 		return storage.Device{}, err
 	}
 	d.RevokedAt, d.TokenRotatedAt = revoked.Int64, rotated.Int64
@@ -43,6 +43,9 @@ func (s *Store) AddDevice(ctx context.Context, d storage.Device, tokenHash []byt
 	if len(tokenHash) == 0 {
 		return fmt.Errorf("sqlite: add device %q: empty token hash: %w", d.ID, storage.ErrInvalid)
 	}
+	if !storage.ValidDeviceCRS(d.CRS) {
+		return fmt.Errorf("sqlite: add device %q: crs %q: %w", d.ID, d.CRS, storage.ErrInvalid)
+	}
 	if d.CreatedAt == 0 {
 		d.CreatedAt = nowMS()
 	}
@@ -51,8 +54,8 @@ func (s *Store) AddDevice(ctx context.Context, d storage.Device, tokenHash []byt
 		revoked = d.RevokedAt
 	}
 	_, err := s.wdb.ExecContext(ctx,
-		`INSERT INTO devices (id, name, grp, token_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		d.ID, d.Name, d.Group, tokenHash, d.CreatedAt, revoked)
+		`INSERT INTO devices (id, name, grp, token_hash, created_at, revoked_at, crs) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.Name, d.Group, tokenHash, d.CreatedAt, revoked, d.CRS)
 	if isConstraint(err) {
 		// The id, or (astronomically unlikely) the token hash, is taken.
 		return fmt.Errorf("sqlite: add device %q: %w", d.ID, storage.ErrExists)
@@ -380,4 +383,17 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		return fmt.Errorf("sqlite: delete user %q: %w", name, storage.ErrNotFound)
 	}
 	return nil
+}
+
+// SetDeviceCRS sets the crs of the device's locations that name none.
+func (s *Store) SetDeviceCRS(ctx context.Context, id, crs string) (storage.Device, error) {
+	if !storage.ValidDeviceCRS(crs) {
+		return storage.Device{}, fmt.Errorf("sqlite: set crs of device %q: crs %q: %w", id, crs, storage.ErrInvalid)
+	}
+	d, err := scanDevice(s.wdb.QueryRowContext(ctx,
+		`UPDATE devices SET crs = ? WHERE id = ? RETURNING `+deviceColumns, crs, id))
+	if err != nil {
+		return storage.Device{}, fmt.Errorf("sqlite: set crs of device %q: %w", id, notFound(err))
+	}
+	return d, nil
 }
