@@ -235,3 +235,18 @@ func (c *tokenCache) rotationsChecked(start time.Time, rotated []storage.Device)
 	}
 	c.rotationsAt = start
 }
+
+// forget drops the entries of device id, whose record changed here (its
+// default crs): the next lookup reads it again. Like a revoke it bumps gen,
+// so that a lookup under way cannot store the record from before.
+func (c *tokenCache) forget(id string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, key := range slices.Clone(c.byDevice[id]) {
+		c.lru.Remove(key)
+	}
+}
