@@ -18,6 +18,14 @@ var (
 		Namespace: "devtrack", Subsystem: "worker", Name: "items_dead_total",
 		Help: "Queue items moved to the dead-letter list.",
 	})
+	itemsUnknownDevice = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "items_unknown_device_total",
+		Help: "Queue items dead-lettered because their device is not registered (also counted in items_dead_total).",
+	})
+	deviceLookups = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "devtrack", Subsystem: "worker", Name: "device_lookups_total",
+		Help: "Store lookups of whether a device is registered (the rest are answered by the worker's cache).",
+	})
 	itemsTeed = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: "devtrack", Subsystem: "worker", Name: "tee_items_total",
 		Help: "Stored log items pushed onto the tee list (--tee-list).",

@@ -41,9 +41,10 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 	}
 
 	pending := make([]*entry, 0, len(raws))
+	now := time.Now().UnixMilli()
 	for i, raw := range raws {
 		e := &entry{raw: raw, key: keys[i], attempts: attempts[i]}
-		if err := e.decode(); err != nil {
+		if err := e.decode(now); err != nil {
 			w.bury(ctx, e, fmt.Errorf("undecodable item: %w", err))
 			continue
 		}
@@ -52,6 +53,10 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 			continue
 		}
 		pending = append(pending, e)
+	}
+	pending, ok := w.knownDevices(ctx, stop, pending)
+	if !ok {
+		return // stopped during a store outage: the batch stays in the processing list
 	}
 
 	stored := w.storeAll(ctx, stop, pending)
@@ -264,13 +269,22 @@ func (w *Worker) bury(ctx context.Context, e *entry, cause error) {
 }
 
 // decode parses and checks the raw item (protocol.DecodeQueueItem decodes
-// its data once) and builds its store record.
-func (e *entry) decode() error {
+// its data once), turns its times into milliseconds (normalMillis; now is
+// when the worker took it, Unix ms) and builds its store record.
+func (e *entry) decode(now int64) error {
 	d, err := protocol.Limits{}.DecodeQueueItem([]byte(e.raw))
 	if err != nil {
 		return err
 	}
 	it := d.Item
+	// A missing ts is received_at already (DecodeQueueItem), in its unit:
+	// normalised alike, it stays equal to it.
+	if it.ReceivedAt, err = normalMillis("received_at", it.ReceivedAt, now); err != nil {
+		return err
+	}
+	if it.TS, err = normalMillis("ts", it.TS, it.ReceivedAt); err != nil {
+		return err
+	}
 	e.item = it
 	switch {
 	case d.Location != nil:

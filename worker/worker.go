@@ -97,6 +97,13 @@ type Config struct {
 	// TeeMax is how many entries the tee list keeps (the newest); each
 	// push trims it, so it stays bounded with nobody reading. Default 100000.
 	TeeMax int
+	// Devices, when set, is where the worker checks that each item's device
+	// is registered: an item of an unknown device goes to the dead letters
+	// with that reason (see producer.go). Lookups are cached: a registered
+	// device for 10 minutes, an unknown one for a second, 100,000 devices at
+	// most. Default nil: every device is taken as registered (devtrack
+	// worker sets the store).
+	Devices DeviceLookup
 }
 
 // DefaultTeeMax is the default Config.TeeMax.
@@ -146,6 +153,9 @@ type Worker struct {
 	log   *zap.Logger
 
 	health storeHealth
+	// devices caches device lookups (Config.Devices); only the goroutine
+	// that processes batches uses it.
+	devices deviceCache
 	// fullAt is when a take last handed over a full batch (Unix ns): the
 	// list had a backlog then (Busy).
 	fullAt atomic.Int64

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -319,14 +321,19 @@ func newQueueCmd(g *globals) *cobra.Command {
 		return fn(ctx, c)
 	}
 	stats := &cobra.Command{
-		Use: "stats", Short: "Pending, in-flight and dead counts", Args: cobra.NoArgs,
+		Use: "stats", Short: "Pending, in-flight and dead counts; warns of items on well-known wrong keys", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withRedis(cmd, func(ctx context.Context, c *redisq.Client) error {
 				st, err := c.Stats(ctx)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "pending: %d\nin_flight: %d\ndead: %d\nworkers: %d\n", st.Pending, st.InFlight, st.Dead, st.Workers)
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "pending: %d\nin_flight: %d\ndead: %d\nworkers: %d\n", st.Pending, st.InFlight, st.Dead, st.Workers)
+				for _, k := range slices.Sorted(maps.Keys(st.WrongKeys)) {
+					fmt.Fprintf(out, "warning: %d items on %s, a key no worker reads; producers must LPUSH onto %s (the braces are part of the name)\n",
+						st.WrongKeys[k], k, c.Keys().Queue())
+				}
 				return nil
 			})
 		},

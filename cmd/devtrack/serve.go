@@ -141,6 +141,9 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
+			// Items of devices that are not registered (pushed by a
+			// backend) go to the dead letters.
+			cfg.Devices = store
 			w, err := worker.New(cfg, rdb, store, log)
 			if err != nil {
 				return usageError{err}

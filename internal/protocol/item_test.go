@@ -126,3 +126,27 @@ func TestDecodeQueueItemData(t *testing.T) {
 		t.Fatalf("got %+v, %v", d, err)
 	}
 }
+
+// Monolog's eight levels map the same way in a device frame and in a queue
+// item pushed by a PHP backend.
+func TestMonologLevelsAreTheSameForFramesAndItems(t *testing.T) {
+	want := map[string]string{"DEBUG": "debug", "INFO": "info", "NOTICE": "info", "WARNING": "warn",
+		"ERROR": "error", "CRITICAL": "fatal", "ALERT": "fatal", "EMERGENCY": "fatal"}
+	for monolog, lv := range want {
+		frame := `{"type":"log","id":"a","data":{"level":"` + monolog + `","message":"m"}}`
+		got := Limits{}.Parse([]byte(frame), testNow, nil)
+		if len(got.Items) != 1 {
+			t.Errorf("frame with level %s refused: %+v", monolog, got.Errors)
+			continue
+		}
+		var fromFrame Log
+		if err := json.Unmarshal(got.Items[0].Data, &fromFrame); err != nil || fromFrame.Level != lv {
+			t.Errorf("frame level %s stored as %q (%v); want %q", monolog, fromFrame.Level, err, lv)
+		}
+		item := `{"v":1,"device":"d1","id":"a","type":"log","ts":5,"data":{"level":"` + monolog + `","message":"m"}}`
+		d, err := Limits{}.DecodeQueueItem([]byte(item))
+		if err != nil || d.Log.Level != lv {
+			t.Errorf("item level %s: %+v, %v; want %q", monolog, d.Log, err, lv)
+		}
+	}
+}

@@ -428,6 +428,9 @@ func TestNormalizeLevel(t *testing.T) {
 	for in, want := range map[string]string{
 		"debug": "debug", "INFO": "info", "Warn": "warn", "warning": "warn", "ERR": "error",
 		"error": "error", "fatal": "fatal", "CRITICAL": "fatal", "": "", "verbose": "", "informational": "",
+		// Monolog's eight levels, as its LineFormatter and JsonFormatter spell them.
+		"DEBUG": "debug", "NOTICE": "info", "WARNING": "warn", "ERROR": "error",
+		"ALERT": "fatal", "EMERGENCY": "fatal", "Emergency": "fatal", "emerg": "fatal", "emergencyy": "",
 	} {
 		got, ok := NormalizeLevel(in)
 		if got != want || ok != (want != "") {

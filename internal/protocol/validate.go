@@ -448,23 +448,32 @@ func appendCompact(b, src []byte) []byte {
 	return b
 }
 
-// levelAliases maps common spellings from logging libraries to Levels.
+// levelAliases maps common spellings from logging libraries to Levels, the
+// same for device frames and queue items. Monolog's (and syslog's) eight
+// levels map onto the five: NOTICE ("normal but significant") is info,
+// since devtrack has nothing between info and warn; CRITICAL, ALERT and
+// EMERGENCY all need someone at once and are fatal. The README lists them.
 var levelAliases = map[string]string{
 	"debug": "debug", "trace": "debug",
-	"info": "info",
+	"info": "info", "notice": "info",
 	"warn": "warn", "warning": "warn",
 	"error": "error", "err": "error",
 	"fatal": "fatal", "critical": "fatal", "crit": "fatal", "panic": "fatal",
+	"alert": "fatal", "emergency": "fatal", "emerg": "fatal",
 }
 
+// maxLevelLen is the longest key of levelAliases ("emergency").
+const maxLevelLen = 9
+
 // NormalizeLevel returns the canonical level (one of Levels) for s, accepting
-// any case and a few common aliases ("warning", "err", "trace", "critical").
+// any case and the aliases of common logging libraries ("warning", "err",
+// "trace", "critical", Monolog's "NOTICE", "ALERT", "EMERGENCY").
 func NormalizeLevel(s string) (string, bool) {
 	return normalizeLevel([]byte(s))
 }
 
 func normalizeLevel(s []byte) (string, bool) {
-	var buf [8]byte
+	var buf [maxLevelLen]byte
 	if len(s) > len(buf) {
 		return "", false
 	}

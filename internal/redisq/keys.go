@@ -21,6 +21,8 @@ package redisq
 //	p:session:<sha256 of cookie>  string web session -> user name, expires
 //	p:store:outage                string JSON {worker, error, since} while a worker cannot write the store, expires
 //	p:<job>:lock                  string token of the process running job (p:retention:lock), expires (lock.go)
+//	p:queue, {p}queue, {p}:ingest list   wrong keys a producer may push onto by mistake: only counted
+//	p:ingest                             (LLEN) so that queue stats warns (StrayQueues)
 //	<tee key>                     list   worker --tee-list (e.g. device:log:list), as given, no prefix:
 //	                                     the data of stored logs for a legacy consumer, trimmed (tee.go)
 type Keys struct {
@@ -55,4 +57,18 @@ func (k Keys) StoreOutage() string                { return k.prefix + ":store:ou
 func (k Keys) Lock(job string) string             { return k.prefix + ":" + job + ":lock" }
 func (k Keys) GatewayChannel(gateway string) string {
 	return k.prefix + ":gateway:" + gateway
+}
+
+// StrayQueues are the keys producers push onto by mistake instead of
+// Queue(), each a list that no worker reads: the key without its braces
+// (PHP's "{$prefix}:queue" and Python's f"{prefix}:queue" drop them), without
+// the colon, the README's word "ingest" for it, and, under another prefix,
+// the default prefix's keys. Stats counts what they hold with one LLEN each,
+// never a SCAN, so that queue stats can warn.
+func (k Keys) StrayQueues() []string {
+	out := []string{k.prefix + ":queue", k.tag + "queue", k.tag + ":ingest", k.prefix + ":ingest"}
+	if def := NewKeys(""); k.prefix != def.prefix {
+		out = append(out, def.Queue(), def.prefix+":queue")
+	}
+	return out
 }

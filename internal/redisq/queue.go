@@ -249,9 +249,14 @@ type Stats struct {
 	InFlight int64 `json:"in_flight"`
 	Dead     int64 `json:"dead"`
 	Workers  int   `json:"workers"`
+	// WrongKeys counts the items sitting on well-known wrong keys
+	// (Keys.StrayQueues), by key, where no worker will ever take them.
+	// Absent when they are all empty.
+	WrongKeys map[string]int64 `json:"wrong_keys,omitempty"`
 }
 
-// Stats counts pending, in-flight and dead items.
+// Stats counts pending, in-flight and dead items, and the items on
+// well-known wrong keys (one LLEN each, in the same pipeline).
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
 	workers, err := c.rdb.Do(ctx, c.rdb.B().Smembers().Key(c.keys.Workers()).Build()).AsStrSlice()
@@ -266,9 +271,24 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	for _, w := range workers {
 		cmds = append(cmds, c.rdb.B().Llen().Key(c.keys.Processing(w)).Build())
 	}
+	stray := c.keys.StrayQueues()
+	for _, k := range stray {
+		cmds = append(cmds, c.rdb.B().Llen().Key(k).Build())
+	}
 	res := c.rdb.DoMulti(ctx, cmds...)
 	for i, r := range res {
 		n, err := r.AsInt64()
+		if i >= 2+len(workers) {
+			// A wrong key holding another type (WRONGTYPE) is some other
+			// application's key: not items pushed by mistake.
+			if err == nil && n > 0 {
+				if s.WrongKeys == nil {
+					s.WrongKeys = map[string]int64{}
+				}
+				s.WrongKeys[stray[i-2-len(workers)]] = n
+			}
+			continue
+		}
 		if err != nil {
 			return s, fmt.Errorf("queue stats: %w", err)
 		}
