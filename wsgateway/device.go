@@ -356,22 +356,7 @@ func (c *deviceConn) refuseAll(items []protocol.Item, code, msg string) {
 // stamp marks the items with the device, receive time and gateway and
 // encodes them for the ingest list; it returns them and their ids.
 func (g *Gateway) stamp(device string, items []protocol.Item, now time.Time) ([][]byte, []string, error) {
-	raws := make([][]byte, len(items))
-	ids := make([]string, len(items))
-	for i := range items {
-		it := &items[i]
-		it.V = protocol.ItemVersion
-		it.Device = device
-		it.ReceivedAt = now.UnixMilli()
-		it.Gateway = g.cfg.ID
-		raw, err := json.Marshal(it)
-		if err != nil {
-			return nil, nil, fmt.Errorf("encode item %s: %w", it.ID, err)
-		}
-		raws[i] = raw
-		ids[i] = it.ID
-	}
-	return raws, ids, nil
+	return protocol.Stamp(device, g.cfg.ID, items, now)
 }
 
 // pushRaw puts encoded items on the ingest list in one LPUSH, giving up at
