@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 )
 
 // Sentinel errors that callers branch on. Implementations wrap them.
@@ -61,6 +62,18 @@ type Device struct {
 	// none: "" (WGS-84), "gcj02" or "bd09" (ValidDeviceCRS). A mini-program
 	// reports GCJ-02 and cannot say so in the object it posts.
 	CRS string `json:"crs,omitempty"`
+}
+
+// ParseDeviceCRS reads a crs as people write it, wgs84 (or empty), gcj02 or
+// bd09 in any case, into its Device.CRS form; false for anything else.
+func ParseDeviceCRS(s string) (string, bool) {
+	switch c := strings.ToLower(s); c {
+	case "", "wgs84":
+		return "", true
+	case "gcj02", "bd09":
+		return c, true
+	}
+	return "", false
 }
 
 // ValidDeviceCRS reports whether crs can be a Device.CRS.

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/devtrack/devtrack/internal/protocol"
@@ -66,10 +65,7 @@ func (g *Gateway) registry() (DeviceRegistry, error) {
 // deviceCRS reads a crs as the API takes it: wgs84 (or empty), gcj02 or
 // bd09, in any case; the store's form is "" for WGS-84.
 func deviceCRS(s string) (string, error) {
-	switch c := strings.ToLower(s); c {
-	case "", protocol.CRSWGS84:
-		return "", nil
-	case protocol.CRSGCJ02, protocol.CRSBD09:
+	if c, ok := storage.ParseDeviceCRS(s); ok {
 		return c, nil
 	}
 	return "", badRequest("crs " + strconv.Quote(s) + " is not one of wgs84, gcj02, bd09")

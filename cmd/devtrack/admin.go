@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -19,9 +18,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// validID is what device ids, user names and groups may look like.
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$`)
 
 // withStore runs fn with the store open (and migrated).
 func (g *globals) withStore(cmd *cobra.Command, fn func(context.Context, storage.Store) error) error {
@@ -87,7 +83,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 
 func newDeviceCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Register, list and revoke devices"}
-	var group, name string
+	var group, name, crs string
 	var legacyKey bool
 	add := &cobra.Command{
 		Use:   "add ID",
@@ -95,15 +91,19 @@ func newDeviceCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			if !validID.MatchString(id) {
+			if !storage.ValidName(id) {
 				return usagef("device id %q: use 1 to 64 letters, digits and . _ : @ - (not first)", id)
 			}
-			if group != "" && !validID.MatchString(group) {
+			if group != "" && !storage.ValidName(group) {
 				return usagef("group %q: use 1 to 64 letters, digits and . _ : @ -", group)
+			}
+			deviceCRS, ok := storage.ParseDeviceCRS(crs)
+			if !ok {
+				return usagef("crs %q: use wgs84, gcj02 or bd09", crs)
 			}
 			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
 				tok := token.New(token.DevicePrefix)
-				d := storage.Device{ID: id, Name: name, Group: group, CreatedAt: time.Now().UnixMilli()}
+				d := storage.Device{ID: id, Name: name, Group: group, CRS: deviceCRS, CreatedAt: time.Now().UnixMilli()}
 				if err := s.AddDevice(ctx, d, token.Hash(tok)); err != nil {
 					if errors.Is(err, storage.ErrExists) {
 						return fmt.Errorf("device %q already exists", id)
@@ -127,6 +127,7 @@ func newDeviceCmd(g *globals) *cobra.Command {
 	}
 	add.Flags().StringVar(&group, "group", "", "group the device belongs to (operators see their groups' devices)")
 	add.Flags().StringVar(&name, "name", "", "display name")
+	add.Flags().StringVar(&crs, "crs", "wgs84", "coordinate system of the device's locations that name none: wgs84, gcj02 (a WeChat or uni-app mini-program) or bd09")
 	add.Flags().BoolVar(&legacyKey, "legacy-key", false, "also issue a legacy firmware key (?key= of the gateway's legacy listener), printed before the token")
 
 	list := &cobra.Command{
@@ -191,7 +192,7 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, revoke, rotate, newDeviceLegacyKeyCmd(g))
+	cmd.AddCommand(add, list, revoke, rotate, newDeviceLegacyKeyCmd(g), newDeviceSetCRSCmd(g))
 	return cmd
 }
 
@@ -204,7 +205,7 @@ func newUserCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if !validID.MatchString(name) {
+			if !storage.ValidName(name) {
 				return usagef("user name %q: use 1 to 64 letters, digits and . _ : @ -", name)
 			}
 			if role != storage.RoleAdmin && role != storage.RoleOperator {
@@ -213,7 +214,7 @@ func newUserCmd(g *globals) *cobra.Command {
 			var gs []string
 			for _, gr := range strings.Split(groups, ",") {
 				if gr = strings.TrimSpace(gr); gr != "" {
-					if !validID.MatchString(gr) {
+					if !storage.ValidName(gr) {
 						return usagef("group %q: use 1 to 64 letters, digits and . _ : @ -", gr)
 					}
 					gs = append(gs, gr)
