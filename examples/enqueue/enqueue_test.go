@@ -14,11 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/devtrack/devtrack/internal/testutil"
+	"github.com/devtrack/devtrack/internal/testutil/devtrackbin"
 	"github.com/devtrack/devtrack/internal/testutil/redistest"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/devtrack/devtrack/storage/sqlite"
@@ -87,26 +87,12 @@ var examples = []example{
 func TestExamplesEnqueue(t *testing.T) {
 	required := os.Getenv("DEVTRACK_REQUIRE_EXAMPLES") != ""
 	srv := redistest.Start(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "devtrack")
-	build := exec.Command("go", "build", "-o", bin, "github.com/devtrack/devtrack/cmd/devtrack")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build devtrack: %v\n%s", err, out)
-	}
-	dbPath := filepath.Join(dir, "devtrack.db")
+	bin := devtrackbin.Build(t)
+	dbPath := filepath.Join(t.TempDir(), "devtrack.db")
 	store := "sqlite://" + dbPath
-	devtrack(t, bin, "migrate", "--store", store)
-	devtrack(t, bin, "device", "add", device, "--store", store)
-
-	worker := exec.Command(bin, "worker", "--redis", srv.Addr(), "--store", store, "--log-format", "json")
-	worker.Stdout, worker.Stderr = testWriter{t, "worker"}, testWriter{t, "worker"}
-	if err := worker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = worker.Process.Signal(syscall.SIGTERM)
-		_ = worker.Wait()
-	})
+	devtrackbin.Run(t, bin, "migrate", "--store", store)
+	devtrackbin.Run(t, bin, "device", "add", device, "--store", store)
+	devtrackbin.Start(t, bin, "worker", "worker", "--redis", srv.Addr(), "--store", store, "--log-format", "json")
 
 	st, err := sqlite.Open(context.Background(), dbPath, nil)
 	if err != nil {
@@ -202,27 +188,9 @@ func stored(t *testing.T, st *sqlite.Store, prefix string) (map[string]storage.L
 	return logs, locs
 }
 
-func devtrack(t *testing.T, bin string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
-		t.Fatalf("devtrack %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
 func abs(x float64) float64 {
 	if x < 0 {
 		return -x
 	}
 	return x
-}
-
-// testWriter logs a process's output lines in the test.
-type testWriter struct {
-	t    *testing.T
-	name string
-}
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Logf("%s: %s", w.name, strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
