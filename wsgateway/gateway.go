@@ -174,6 +174,13 @@ type Config struct {
 	// proxy says https, and failed logins are counted against the client's
 	// address it reports. Empty (default): no header is believed.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins are the exact origins (scheme://host[:port], as
+	// ParseCORSOrigins reads them) whose pages may embed devtrack: call the
+	// query API with a bearer token (CORS, never with credentials: the
+	// session cookie stays same-origin) and frame the web UI (CSP
+	// frame-ancestors). Empty (default): no CORS headers and no framing.
+	// /ws/live takes a token from any origin either way (cors.go).
+	CORSOrigins []string
 
 	// Viewer (/ws/live) bounds, so that what a viewer makes the gateway do
 	// and hold stays in proportion to what it is allowed to watch.
@@ -321,6 +328,13 @@ func (c *Config) setDefaults() error {
 	if c.Tiles == "none" {
 		c.Tiles = ""
 	}
+	if len(c.CORSOrigins) > 0 {
+		origins, err := ParseCORSOrigins(strings.Join(c.CORSOrigins, ","))
+		if err != nil {
+			return err
+		}
+		c.CORSOrigins = origins
+	}
 	if c.Legacy.Listen != "" {
 		if err := c.Legacy.setDefaults(); err != nil {
 			return err
@@ -439,7 +453,7 @@ func (g *Gateway) stopBackground() {
 }
 
 // Handler serves every endpoint of the gateway.
-func (g *Gateway) Handler() http.Handler { return g.accessLog(g.bodyDeadline(g.mux)) }
+func (g *Gateway) Handler() http.Handler { return g.accessLog(g.bodyDeadline(g.cors(g.mux))) }
 
 // Run listens on cfg.Listen and serves until ctx ends, then shuts down.
 // ready, if not nil, is called with the bound address once it accepts.
@@ -581,7 +595,7 @@ func (g *Gateway) routes() {
 	m.HandleFunc("GET /api/v1/queue", g.api(g.queueStats))
 	m.HandleFunc("GET /api/v1/queue/dead", g.api(adminOnly(g.listDead)))
 	m.HandleFunc("POST /api/v1/queue/dead/requeue", g.api(adminOnly(g.requeueDead)))
-	m.Handle("GET /", web.Handler())
+	m.Handle("GET /", web.NewHandler(web.Options{FrameAncestors: g.cfg.CORSOrigins}))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,11 @@ func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, he.status, he.code, he.msg)
 		return
 	}
+	initial, ok, err := handshakeSubscribe(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
+		return
+	}
 	v := &viewer{g: g, user: u, stamp: userStamp(u), out: make(chan []byte, viewerQueue), kick: make(chan struct{}, 1),
 		subs: map[string]struct{}{}, limiter: rate.NewLimiter(rate.Limit(g.cfg.ViewerSubscribeRate), g.cfg.ViewerSubscribeBurst),
 		latest: map[string][]byte{}, done: make(chan struct{}), writerDone: make(chan struct{})}
@@ -129,7 +135,40 @@ func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 	v.ws = ws
 	g.hub.join(v)
 	go v.writeLoop()
+	if ok {
+		// As if it were the socket's first frame: same checks, same
+		// answers (forbidden, snapshot), same share of the rate limit.
+		v.limiter.Allow()
+		v.subscribe(initial)
+	}
 	v.readLoop()
+}
+
+// handshakeSubscribe reads the subscribe-on-connect parameters of a
+// /ws/live handshake, for clients that cannot send a frame (a tool that
+// only reads, a ReconnectingWebSocket that would lose a subscribe at every
+// reconnect): ?subscribe=d1,d2 (repeatable) and ?all=1 (or true). ok is
+// false when the handshake names none.
+func handshakeSubscribe(r *http.Request) (req viewerRequest, ok bool, err error) {
+	q := r.URL.Query()
+	req.Type = "subscribe"
+	switch a := q.Get("all"); a {
+	case "":
+	case "1", "true":
+		req.All, ok = true, true
+	case "0", "false":
+	default:
+		return req, false, fmt.Errorf("all must be 1 or 0, not %q", a)
+	}
+	for _, list := range q["subscribe"] {
+		for _, id := range strings.Split(list, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				req.Devices = append(req.Devices, id)
+				ok = true
+			}
+		}
+	}
+	return req, ok, nil
 }
 
 // close ends the viewer without a close frame.

@@ -18,7 +18,7 @@ import (
 func newGatewayCmd(g *globals) *cobra.Command {
 	var cfg wsgateway.Config
 	var maxFrame int
-	var trustedProxies string
+	var trustedProxies, corsOrigins string
 	var legacy legacyFlags
 	cmd := &cobra.Command{
 		Use:   "gateway",
@@ -39,6 +39,9 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			}
 			if cfg.TrustedProxies, err = wsgateway.ParseTrustedProxies(trustedProxies); err != nil {
 				return usagef("--trusted-proxies: %v", err)
+			}
+			if cfg.CORSOrigins, err = wsgateway.ParseCORSOrigins(corsOrigins); err != nil {
+				return usagef("--cors-origins: %v", err)
 			}
 			if err := legacy.apply(&cfg.Legacy); err != nil {
 				return err
@@ -92,6 +95,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.TokenCacheSize, "token-cache-size", 100_000, "device tokens whose lookup is kept in memory, so reconnects need no store query; a revoked or rotated token is still refused within 3 s and its sockets closed within 5 s (0: no cache)")
 	f.DurationVar(&cfg.TokenCacheTTL, "token-cache-ttl", time.Minute, "how long a device token lookup is kept in the token cache (0: no cache)")
 	addLegacyFlags(f, &legacy)
+	f.StringVar(&corsOrigins, "cors-origins", "", "comma-separated exact origins (https://admin.example.com) whose pages may call the query API with a bearer token (CORS, no credentials) and frame the web UI; none if empty")
 	f.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto (Secure cookie) and X-Forwarded-For (login limits) are believed; none if empty")
 	return cmd
 }
