@@ -147,45 +147,38 @@ func TestExamplesEnqueue(t *testing.T) {
 func stored(t *testing.T, st *sqlite.Store, prefix string) (map[string]storage.LogEntry, map[string]storage.Location) {
 	t.Helper()
 	ctx := context.Background()
-	logs := map[string]storage.LogEntry{}
-	for q := (storage.LogQuery{Device: device, Limit: 1000}); ; {
-		page, next, err := st.Logs(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range page {
-			if strings.HasPrefix(e.ID, prefix) {
-				if _, dup := logs[e.ID]; dup {
-					t.Fatalf("log %s stored twice", e.ID)
-				}
-				logs[e.ID] = e
-			}
-		}
-		if next == "" {
-			break
-		}
-		q.Cursor = next
-	}
-	locs := map[string]storage.Location{}
-	for q := (storage.LocationQuery{Device: device, Limit: 1000}); ; {
-		page, next, err := st.Locations(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range page {
-			if strings.HasPrefix(l.ID, prefix) {
-				if _, dup := locs[l.ID]; dup {
-					t.Fatalf("location %s stored twice", l.ID)
-				}
-				locs[l.ID] = l
-			}
-		}
-		if next == "" {
-			break
-		}
-		q.Cursor = next
-	}
+	logs := byID(t, prefix, func(cursor string) ([]storage.LogEntry, string, error) {
+		return st.Logs(ctx, storage.LogQuery{Device: device, Limit: 1000, Cursor: cursor})
+	}, func(e storage.LogEntry) string { return e.ID })
+	locs := byID(t, prefix, func(cursor string) ([]storage.Location, string, error) {
+		return st.Locations(ctx, storage.LocationQuery{Device: device, Limit: 1000, Cursor: cursor})
+	}, func(l storage.Location) string { return l.ID })
 	return logs, locs
+}
+
+// byID reads every page of a query and keeps the records whose id starts
+// with prefix, failing the test if one comes twice.
+func byID[T any](t *testing.T, prefix string, page func(cursor string) ([]T, string, error), id func(T) string) map[string]T {
+	t.Helper()
+	out := map[string]T{}
+	for cursor := ""; ; {
+		recs, next, err := page(cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if k := id(r); strings.HasPrefix(k, prefix) {
+				if _, dup := out[k]; dup {
+					t.Fatalf("%s stored twice", k)
+				}
+				out[k] = r
+			}
+		}
+		if next == "" {
+			return out
+		}
+		cursor = next
+	}
 }
 
 func abs(x float64) float64 {
