@@ -64,6 +64,7 @@ func newRootCmd() *cobra.Command {
 		newSimCmd(g),
 		newDemoCmd(g),
 		newArchiveCmd(g),
+		newBridgeCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,22 @@
+package redisq
+
+import (
+	"context"
+
+	"github.com/redis/rueidis"
+)
+
+// ReceiveChannel calls fn for every message published on channel, a name
+// given as is (not under the prefix: it belongs to another producer, such as
+// a backend that PUBLISHes positions), until ctx ends, resubscribing after
+// connection losses. resubscribed, if not nil, is called each time the
+// subscription is made again: what was published meanwhile is lost.
+//
+// fn runs on the connection's reader and must not wait for Redis (a Push from
+// fn could wait for a reply that this very reader has to read): hand the
+// message to another goroutine.
+func (c *Client) ReceiveChannel(ctx context.Context, channel string, fn func([]byte), resubscribed func()) {
+	c.receive(ctx, func() rueidis.Completed {
+		return c.rdb.B().Subscribe().Channel(channel).Build()
+	}, fn, resubscribed)
+}
