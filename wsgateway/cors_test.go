@@ -1,6 +1,7 @@
 package wsgateway_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -162,5 +163,34 @@ func TestSubscribeOnConnect(t *testing.T) {
 	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.base, "http")+"/ws/live?token="+op+"&all=yes", nil)
 	if err == nil || resp == nil || resp.StatusCode != 400 {
 		t.Fatalf("all=yes: %v %v, want 400", err, resp)
+	}
+}
+
+func TestEmbeddableClientIsServed(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	// Importable from any page (module scripts are fetched with CORS).
+	resp := do(t, "GET", e.base+"/client/devtrack-live.js", map[string]string{"Origin": "https://elsewhere.example"})
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(resp.Header.Get("Content-Type"), "javascript") || resp.Header.Get("ETag") == "" {
+		t.Fatalf("client module: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, p := range []string{"/client/", "/client/index.html"} {
+		resp = do(t, "GET", e.base+p, nil)
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "" || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Fatalf("usage page %s: %d %v", p, resp.StatusCode, resp.Header)
+		}
+	}
+	// The admin UI's own index.html is still itself.
+	req, _ := http.NewRequest("GET", e.base+"/index.html", nil)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Body.Close()
+	b := make([]byte, 4096)
+	n, _ := io.ReadFull(r2.Body, b)
+	if r2.StatusCode != 200 || !strings.Contains(string(b[:n]), "Sign in to devtrack") {
+		t.Fatalf("/index.html: %d", r2.StatusCode)
 	}
 }
