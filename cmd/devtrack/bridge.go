@@ -8,15 +8,17 @@ import (
 
 // bridgeFlags are the flags of devtrack bridge.
 type bridgeFlags struct {
-	channel, mapping, typ, template, level, id, metrics string
+	channel, amqp, queue, mapping, typ, template, level, id, metrics string
+	prefetch                                                         int
 }
 
 func newBridgeCmd(g *globals) *cobra.Command {
 	var f bridgeFlags
 	cmd := &cobra.Command{
-		Use:   "bridge --channel NAME --map device=PATH,lat=PATH,lng=PATH[,...]",
-		Short: "Ingest the JSON messages of a Redis channel as frames of registered devices, through a field mapping",
-		Long: `Ingest the JSON messages another system publishes on a Redis channel as frames
+		Use:   "bridge (--channel NAME | --amqp URL --queue NAME) --map device=PATH,lat=PATH,lng=PATH[,...]",
+		Short: "Ingest the JSON messages of a Redis channel or an AMQP queue as frames of registered devices, through a field mapping",
+		Long: `Ingest the JSON messages another system publishes on a Redis channel
+(--channel), or puts on a RabbitMQ queue (--amqp URL --queue NAME), as frames
 of registered devices. --map says where each frame field is in a message, as
 target=PATH pairs, PATH a dotted JSON path (user.username; points.0.lat).
 
@@ -29,11 +31,16 @@ Logs (--type log): device, and message=PATH or --message-template 'status
 {from} -> {to}' ({PATH} replaced by its value); level=PATH optional, else
 --level. Every top-level member no mapping reads is kept in the log's fields.
 
-Ids: a mapped id; else, when ts is mapped, a hash of the message body (the
-same message twice is stored once); else a random id. Messages are validated
-like device frames; malformed ones and those of unknown or revoked devices
-are counted, logged with their reason and never stored. Pub/sub is at most
-once: what is published while the bridge is down is lost.`,
+Ids: a mapped id; else the AMQP message-id; else, on a queue or when ts is
+mapped, a hash of the message body (the same message twice is stored once);
+else a random id. Messages are validated like device frames; malformed ones
+and those of unknown or revoked devices are counted, logged with their reason
+and never stored (on a queue: rejected without requeue).
+
+Delivery: a Redis channel is at most once (what is published while the
+bridge is down is lost). An AMQP message is acked once its item is on the
+ingest list, so a crash redelivers it, stored once; while Redis is down
+messages are nacked and requeued, with backoff.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBridge(cmd, g, f)
@@ -41,6 +48,9 @@ once: what is published while the bridge is down is lost.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.channel, "channel", "", "Redis channel to subscribe to (its name as the publisher spells it, not under --prefix)")
+	fl.StringVar(&f.amqp, "amqp", "", "AMQP 0-9-1 broker URL (amqp://user:pass@host:5672/vhost), instead of --channel")
+	fl.StringVar(&f.queue, "queue", "", "with --amqp: the queue to consume (it must exist)")
+	fl.IntVar(&f.prefetch, "prefetch", bridge.DefaultPrefetch, "with --amqp: messages the broker sends ahead of their acks")
 	fl.StringVar(&f.mapping, "map", "", "field mapping: target=PATH pairs, comma-separated (device=user.username,lat=latitude,lng=longitude)")
 	fl.StringVar(&f.typ, "type", "location", "frame type the messages become: location or log")
 	fl.StringVar(&f.template, "message-template", "", "for --type log without message=PATH: the message, {PATH} replaced by the value at PATH")
@@ -51,8 +61,17 @@ once: what is published while the bridge is down is lost.`,
 }
 
 func runBridge(cmd *cobra.Command, g *globals, f bridgeFlags) error {
-	if f.channel == "" {
-		return usagef("--channel is required")
+	switch {
+	case f.channel == "" && f.amqp == "":
+		return usagef("give --channel NAME, or --amqp URL --queue NAME")
+	case f.channel != "" && f.amqp != "":
+		return usagef("--channel and --amqp exclude each other")
+	case f.amqp != "" && f.queue == "":
+		return usagef("--amqp needs --queue NAME")
+	case f.amqp == "" && f.queue != "":
+		return usagef("--queue is for --amqp")
+	case f.prefetch < 1:
+		return usagef("--prefetch %d: want at least 1", f.prefetch)
 	}
 	if f.mapping == "" {
 		return usagef("--map is required, e.g. --map device=user.username,lat=latitude,lng=longitude")
@@ -77,7 +96,7 @@ func runBridge(cmd *cobra.Command, g *globals, f bridgeFlags) error {
 		return err
 	}
 	defer rdb.Close()
-	b, err := bridge.New(bridge.Config{Mapping: m, ID: f.id, Registerer: prometheus.DefaultRegisterer}, rdb, store, log)
+	b, err := bridge.New(bridge.Config{Mapping: m, ID: f.id, Prefetch: f.prefetch, Registerer: prometheus.DefaultRegisterer}, rdb, store, log)
 	if err != nil {
 		return usageError{err}
 	}
@@ -87,7 +106,10 @@ func runBridge(cmd *cobra.Command, g *globals, f bridgeFlags) error {
 	}
 	defer stopMetrics()
 	notifyReady(ctx, log)
-	// RunChannel returns after SIGTERM once what it holds is pushed; Redis
-	// and the store close after it (defers).
+	// Run* return after SIGTERM once what they hold is pushed (and, on a
+	// queue, acked); Redis and the store close after them (defers).
+	if f.amqp != "" {
+		return b.RunAMQP(ctx, f.amqp, f.queue)
+	}
 	return b.RunChannel(ctx, rdb, f.channel)
 }

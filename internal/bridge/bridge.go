@@ -50,6 +50,9 @@ type Config struct {
 	// Buffer is how many Redis channel messages wait for their push
 	// (RunChannel); more are dropped and counted. Default 10,000.
 	Buffer int
+	// Prefetch is how many AMQP messages the broker sends ahead of their
+	// acks (RunAMQP). Default DefaultPrefetch.
+	Prefetch int
 	// Registerer gets the bridge's metrics; nil registers none.
 	Registerer prometheus.Registerer
 }
@@ -120,6 +123,9 @@ func New(cfg Config, queue Enqueuer, devs Devices, log *zap.Logger) (*Bridge, er
 	}
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 10_000
+	}
+	if cfg.Prefetch <= 0 {
+		cfg.Prefetch = DefaultPrefetch
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	if log == nil {
