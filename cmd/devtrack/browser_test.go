@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -541,4 +542,91 @@ func TestDemoInBrowser(t *testing.T) {
 		"adminToken": d.fields["token"], "devices": devices,
 	}, nil)
 	checkDemoStops(t, d)
+}
+
+// TestEmbeddedClientInBrowser serves examples/viewer/index.html from a
+// second origin (an httptest server, another port), which imports the
+// gateway's /client/devtrack-live.js, subscribes to a device once and
+// fetches the device names over CORS. A location arrives live; the gateway
+// is killed and restarted on the same port; the page, doing nothing,
+// reconnects and resubscribes (the new gateway holds a subscription to the
+// device's channel again), and the next location arrives too. Then the
+// client's usage page on the gateway shows the device live.
+func TestEmbeddedClientInBrowser(t *testing.T) {
+	needBrowser(t)
+	page := httptest.NewServer(http.FileServer(http.Dir("../../examples/viewer")))
+	defer page.Close()
+	origin := page.URL // http://127.0.0.1:PORT, another origin than the gateway's
+
+	c := newCluster(t)
+	c.cli("migrate")
+	gwArgs := []string{"--tiles", "none", "--cors-origins", origin}
+	gw, base := c.startGateway("gw1", gwArgs...)
+	c.start("worker1", "worker")
+	f := &browserFleet{c: c, gw: gw, base: base, addr: strings.TrimPrefix(base, "http://"),
+		users: map[string]string{}, tokens: map[string]string{}, names: map[string]string{}}
+	opTok := f.addUser("opa", "operator", "ga")
+	f.adminTok = opTok // f.devices: emb-1 is in the operator's group
+	f.tokens["emb-1"] = lastLine(c.cli("device", "add", "emb-1", "--group", "ga", "--name", "Embedded One"))
+	c.cli("device", "add", "emb-b", "--group", "gb")
+	f.ingest(t, "emb-1", map[string]any{"type": "location", "id": "init", "ts": time.Now().UnixMilli(),
+		"data": map[string]any{"lat": 31.2, "lng": 121.4}})
+	checkFor(t, 20*time.Second, "emb-1 located", func() bool {
+		for _, d := range f.devices(t) {
+			if d.ID == "emb-1" && len(d.Location) > 0 && string(d.Location) != "null" {
+				return true
+			}
+		}
+		return false
+	})
+
+	rdb, err := redisq.Open(context.Background(), c.redis.Addr(), "devtrack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	channel := rdb.Keys().LiveChannel("emb-1")
+	subscribed := func() bool {
+		r := rdb.Redis()
+		m, err := r.Do(context.Background(), r.B().PubsubNumsub().Channel(channel).Build()).AsIntMap()
+		return err == nil && m[channel] > 0
+	}
+
+	cfg := f.config()
+	cfg["opToken"] = opTok
+	cfg["pageURL"] = origin + "/#gateway=" + base + "&token=" + opTok + "&devices=emb-1,emb-b"
+	restarted := false
+	runNode(t, "embed.js", cfg, func(what string) error {
+		switch what {
+		case "gateway-restart":
+			f.gw.kill9()
+			checkFor(t, 5*time.Second, "the killed gateway's subscription gone", func() bool { return !subscribed() })
+			f.gw = c.start("gw2", append([]string{"gateway", "--listen", f.addr, "--id", "gw2"}, gwArgs...)...)
+			checkFor(t, 20*time.Second, "gw2 ready", func() bool {
+				resp, err := http.Get(base + "/readyz")
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.StatusCode == 200
+			})
+			restarted = true
+			return nil
+		case "live-subscribed":
+			// Only a viewer's subscribe makes the new gateway listen on the
+			// device's channel: the page has resubscribed by itself.
+			deadline := time.Now().Add(15 * time.Second)
+			for !subscribed() {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("no gateway subscribed to %s after the restart", channel)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return nil
+		}
+		return fmt.Errorf("unknown need %q", what)
+	})
+	if !restarted {
+		t.Fatal("the gateway was never restarted")
+	}
 }
