@@ -630,3 +630,23 @@ func TestEmbeddedClientInBrowser(t *testing.T) {
 		t.Fatal("the gateway was never restarted")
 	}
 }
+
+// TestLiveClientModule runs the embeddable client's unit test in node (a
+// fake WebSocket and timers: what it resends after each reconnect, its
+// backoff, when it stops). It needs node only.
+func TestLiveClientModule(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the client's unit test needs node")
+		}
+		t.Skip("the client's unit test needs node")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join("test", "client-unit.mjs"))
+	cmd.Dir = webDir
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("node test/client-unit.mjs: %v\n%s", err, out)
+	}
+}
