@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,12 +34,28 @@ func (e *env) storedLogs(device string) map[string]int {
 	}
 }
 
+// lostReplies is an ingest list whose next few pushes succeed but report a
+// failure, as when Redis took the LPUSH and the reply was lost.
+type lostReplies struct {
+	Enqueuer
+	n atomic.Int32
+}
+
+func (q *lostReplies) Push(ctx context.Context, items ...[]byte) error {
+	err := q.Enqueuer.Push(ctx, items...)
+	if err == nil && q.n.Add(-1) >= 0 {
+		return errors.New("reply lost")
+	}
+	return err
+}
+
 // The Go service's RabbitMQ queue of {"from","to","vehicleId"} status
 // messages, consumed by the bridge from a real RabbitMQ node: 1,000 become
 // 1,000 stored logs, each once, although ten are delivered twice (same
 // message-id, or same body without one); malformed messages and an unknown
 // vehicle are rejected and counted; while Redis is stalled messages are
-// nacked, requeued and stored once it is back; at the end the queue is
+// nacked, requeued and stored once it is back; pushes whose reply was lost
+// are redelivered and stored once; at the end the queue is
 // empty, nothing left unacked.
 func TestAMQPBridgeStoresEachStatusMessageOnce(t *testing.T) {
 	devices := []string{"van-1", "van-2", "van-3"}
@@ -110,7 +128,8 @@ func TestAMQPBridgeStoresEachStatusMessageOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Config{Mapping: mp, ID: "bridge-amqp-test", ReportEvery: -1, Timeout: 300 * time.Millisecond}, e.rdb, e.store, nil)
+	q := &lostReplies{Enqueuer: e.rdb}
+	b, err := New(Config{Mapping: mp, ID: "bridge-amqp-test", ReportEvery: -1, Timeout: 300 * time.Millisecond}, q, e.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,12 +159,28 @@ func TestAMQPBridgeStoresEachStatusMessageOnce(t *testing.T) {
 		s := b.Stats()
 		return s.Accepted == wantStats.Accepted && s.Malformed == wantStats.Malformed && s.UnknownDevice == 1
 	})
-	checkFor(t, 20*time.Second, "1,020 logs stored", func() bool {
-		total := 0
+
+	// Pushed, but the bridge saw an error: nacked, redelivered, pushed
+	// again with the same id.
+	q.n.Store(5)
+	retries := b.Stats().Retries
+	for i := n + more; i < n+more+5; i++ {
+		m := status(i)
+		publish(m.body, m.id)
+	}
+	checkFor(t, 20*time.Second, "the messages whose reply was lost handled", func() bool {
+		return b.Stats().Accepted == wantStats.Accepted+5
+	})
+	if r := b.Stats().Retries - retries; r != 5 {
+		t.Errorf("%d retries for 5 lost replies", r)
+	}
+	const total = n + more + 5
+	checkFor(t, 20*time.Second, "1,025 logs stored", func() bool {
+		got := 0
 		for _, d := range devices {
-			total += len(e.storedLogs(d))
+			got += len(e.storedLogs(d))
 		}
-		return total == n+more
+		return got == total
 	})
 	for _, d := range devices {
 		if diff := cmp.Diff(want[d], e.storedLogs(d)); diff != "" {
@@ -156,12 +191,12 @@ func TestAMQPBridgeStoresEachStatusMessageOnce(t *testing.T) {
 		t.Errorf("unknown device stored %d logs", len(got))
 	}
 	stop()
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	qi, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Messages != 0 {
-		t.Errorf("%d messages left on the queue; want 0 (all acked or rejected)", q.Messages)
+	if qi.Messages != 0 {
+		t.Errorf("%d messages left on the queue; want 0 (all acked or rejected)", qi.Messages)
 	}
 	t.Logf("stats %+v", b.Stats())
 }

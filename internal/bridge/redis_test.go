@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // The Django/PHP API's message: {"user":{...},"latitude","longitude"}, here
@@ -26,7 +30,9 @@ func TestRedisChannelBridgeStoresEachLegacyMessageOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Config{Mapping: m, ID: "bridge-test", ReportEvery: -1}, e.rdb, e.store, nil)
+	core, logs := observer.New(zap.InfoLevel)
+	reg := prometheus.NewRegistry()
+	b, err := New(Config{Mapping: m, ID: "bridge-test", ReportEvery: 50 * time.Millisecond, Registerer: reg}, e.rdb, e.store, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +93,38 @@ func TestRedisChannelBridgeStoresEachLegacyMessageOnce(t *testing.T) {
 	if s := b.Stats(); s != wantStats {
 		t.Errorf("stats %+v; want %+v", s, wantStats)
 	}
+	for result, want := range map[string]int64{"accepted": n + 10, "malformed": 10, "unknown_device": 1} {
+		var mm dto.Metric
+		if err := b.m.messages.WithLabelValues(result).Write(&mm); err != nil {
+			t.Fatal(err)
+		}
+		if got := mm.GetCounter().GetValue(); got != float64(want) {
+			t.Errorf("devtrack_bridge_messages_total{result=%q} = %v; want %d", result, got, want)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	if diff := cmp.Diff([]string{"devtrack_bridge_device_lookups_total", "devtrack_bridge_messages_total", "devtrack_bridge_retries_total"}, names); diff != "" {
+		t.Errorf("registered metrics (-want +got):\n%s", diff)
+	}
+	// Every refusal logged with its reason; the totals logged periodically.
+	if got := logs.FilterMessage("bridge refused a message").Len(); got != 11 {
+		t.Errorf("%d refusals logged; want 11", got)
+	}
+	checkFor(t, 2*time.Second, "the totals logged", func() bool {
+		for _, l := range logs.FilterMessage("bridge totals").All() {
+			if l.ContextMap()["accepted"] == int64(n+10) && l.ContextMap()["malformed"] == int64(10) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // malformed are messages that cannot be a frame of van-1, each for its own
