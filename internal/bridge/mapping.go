@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -399,15 +398,4 @@ func (mp *Mapping) logData(m message, data map[string]any) error {
 func bodyID(body []byte) string {
 	sum := sha256.Sum256(body)
 	return "b-" + hex.EncodeToString(sum[:16])
-}
-
-// Targets lists the mapping targets of a type, for help texts.
-func Targets(typ string) []string {
-	t := locationTargets
-	if typ == protocol.TypeLog {
-		t = logTargets
-	}
-	out := append([]string(nil), t...)
-	sort.Strings(out)
-	return out
 }

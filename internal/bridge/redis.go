@@ -56,7 +56,7 @@ func (b *Bridge) RunChannel(ctx context.Context, sub Subscriber, channel string)
 	rep.Go(func() { b.report(repCtx) })
 	defer rep.Wait()
 	defer stopReport()
-	b.log.Info("bridge subscribed", zap.String("channel", channel), zap.String("id", b.cfg.ID))
+	b.log.Info("bridge subscribing", zap.String("channel", channel), zap.String("id", b.cfg.ID))
 
 	_, hashIDs := b.cfg.Mapping.Paths["ts"]
 	handle := func(ctx context.Context, msg []byte) {
