@@ -82,6 +82,22 @@ assert.deepEqual(sockets.at(-1).sent, [
 ]);
 assert.deepEqual(live.subscription, { all: true, devices: ['d2', 'd3'], excluded: ['d9'] });
 
+// Unsubscribe all: every device the socket watches is named, those joined
+// by all (from the snapshot) too; nothing is resent after a reconnect.
+sockets.at(-1).recv({ type: 'snapshot', devices: [{ device: 'd2' }, { device: 'd3' }, { device: 'd4' }] });
+sockets.at(-1).sent = [];
+live.unsubscribe({ all: true });
+assert.deepEqual(sockets.at(-1).sent, [{ type: 'unsubscribe', devices: ['d2', 'd3', 'd4'] }]);
+sockets.at(-1).drop();
+fireRetry();
+sockets.at(-1).open();
+assert.deepEqual(sockets.at(-1).sent, []);
+
+// A large subscription goes in frames of at most 1000 ids.
+const many = Array.from({ length: 2500 }, (_, i) => `m${i}`);
+live.subscribe(many);
+assert.deepEqual(sockets.at(-1).sent.map((m) => m.devices.length), [1000, 1000, 500]);
+
 // Revoked (4001): stops for good.
 const before = sockets.length;
 sockets.at(-1).drop(4001);

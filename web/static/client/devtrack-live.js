@@ -26,6 +26,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
 // Close code of a socket whose user was revoked or deleted: retrying with
 // the same token cannot succeed, so the client stops.
 const CLOSE_REVOKED = 4001;
+// Most ids in one subscribe or unsubscribe frame, so that a frame stays well
+// below the gateway's 64 KiB limit on viewer messages.
+const IDS_PER_FRAME = 1000;
 
 /** liveURL turns a gateway address (http(s)://host, ws(s)://host or a full /ws/live URL) into the socket URL. */
 function liveURL(url, token) {
@@ -56,6 +59,7 @@ export class DevtrackLive {
     this.all = false; // subscribed to every visible device
     this.devices = new Set(); // devices subscribed by name
     this.excluded = new Set(); // devices unsubscribed while all is on
+    this.joined = new Set(); // devices the current socket watches (from its snapshots)
     this.ws = null;
     this.running = false;
     this.attempt = 0; // failures since the last stable connection
@@ -103,26 +107,29 @@ export class DevtrackLive {
       this.excluded.clear();
       this.send({ type: 'subscribe', all: true });
     }
-    if (fresh.length) this.send({ type: 'subscribe', devices: fresh });
+    this.sendIds('subscribe', fresh);
   }
 
   /** unsubscribe removes devices (an array of ids); with all on, they stay excluded after reconnects. */
   unsubscribe(what) {
     const { all, devices } = normalize(what);
     if (all) {
-      // Everything off: the gateway has no "unsubscribe all", so name what it may hold.
-      const named = [...this.devices];
+      // Everything off: the gateway has no "unsubscribe all", so name
+      // every device the socket may watch.
+      const named = [...new Set([...this.devices, ...this.joined])];
       this.all = false;
       this.devices.clear();
       this.excluded.clear();
-      if (named.length) this.send({ type: 'unsubscribe', devices: named });
+      this.joined.clear();
+      this.sendIds('unsubscribe', named);
       return;
     }
     for (const d of devices) {
       this.devices.delete(d);
+      this.joined.delete(d);
       if (this.all) this.excluded.add(d);
     }
-    if (devices.length) this.send({ type: 'unsubscribe', devices });
+    this.sendIds('unsubscribe', devices);
   }
 
   /** subscription is what the client resubscribes to after a reconnect. */
@@ -159,6 +166,13 @@ export class DevtrackLive {
     return true;
   }
 
+  /** sendIds sends a subscribe or unsubscribe of ids, in frames of at most IDS_PER_FRAME. */
+  sendIds(type, ids) {
+    for (let i = 0; i < ids.length; i += IDS_PER_FRAME) {
+      this.send({ type, devices: ids.slice(i, i + IDS_PER_FRAME) });
+    }
+  }
+
   open() {
     if (this.state !== 'reconnecting') this.state = 'connecting';
     let ws;
@@ -170,6 +184,7 @@ export class DevtrackLive {
       return;
     }
     this.ws = ws;
+    this.joined.clear();
     let openedAt = 0;
     const timeout = setTimeout(() => {
       if (!openedAt && this.ws === ws) ws.close();
@@ -190,6 +205,9 @@ export class DevtrackLive {
         return;
       }
       if (!msg || typeof msg.type !== 'string') return;
+      if (msg.type === 'snapshot' && Array.isArray(msg.devices)) {
+        for (const d of msg.devices) if (d && d.device) this.joined.add(d.device);
+      }
       this.emit('message', msg);
       this.emit(msg.type, msg);
     };
@@ -213,9 +231,8 @@ export class DevtrackLive {
   /** resubscribe sends the remembered subscription on a fresh socket. */
   resubscribe() {
     if (this.all) this.send({ type: 'subscribe', all: true });
-    const named = [...this.devices];
-    if (named.length) this.send({ type: 'subscribe', devices: named });
-    if (this.all && this.excluded.size) this.send({ type: 'unsubscribe', devices: [...this.excluded] });
+    this.sendIds('subscribe', [...this.devices]);
+    if (this.all) this.sendIds('unsubscribe', [...this.excluded]);
   }
 
   scheduleReconnect(why) {
