@@ -26,9 +26,10 @@ var migrationFS embed.FS
 // versionTable is goose's record of applied versions.
 const versionTable = goose.DefaultTablename
 
-// newProvider builds the goose runner of the embedded files on db. The
-// global registry of Go migrations is off: this schema is SQL only. goose
-// logs nothing; Migrate logs what was applied.
+// newProvider builds the goose runner of the embedded files and of
+// goMigrations on db. goose's global registry of Go migrations is off: the
+// steps are the ones named here. goose logs nothing; Migrate logs what was
+// applied.
 func newProvider(db *sql.DB) (*goose.Provider, error) {
 	sub, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
@@ -36,11 +37,13 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 	}
 	return goose.NewProvider(goose.DialectSQLite3, db, sub,
 		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(goMigrations...),
 		goose.WithLogger(goose.NopLogger()),
 	)
 }
 
-// knownVersion is the newest version among the embedded files.
+// knownVersion is the newest version among the embedded files and
+// goMigrations.
 func knownVersion() (int64, error) {
 	sub, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
@@ -51,6 +54,9 @@ func knownVersion() (int64, error) {
 		return 0, err
 	}
 	var known int64
+	for _, m := range goMigrations {
+		known = max(known, m.Version)
+	}
 	for _, f := range files {
 		v, err := goose.NumericComponent(f)
 		if err != nil {
