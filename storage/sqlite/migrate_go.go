@@ -19,7 +19,7 @@ var goMigrations = []*goose.Migration{
 // addDeviceCRS is step 7: a device's default coordinate system (devtrack
 // device add --crs, devtrack device set-crs), the crs of its locations that
 // name none, such as the GCJ-02 object a WeChat or uni-app mini-program
-// posts; ” is WGS-84.
+// posts; the empty string is WGS-84.
 func addDeviceCRS(ctx context.Context, tx *sql.Tx) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('devices') WHERE name = 'crs'`).Scan(&n); err != nil {
