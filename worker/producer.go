@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/devicecache"
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/storage"
 	"go.uber.org/zap"
@@ -28,7 +29,7 @@ import (
 //     that is not registered is a dead letter ("unknown device ..."): stored,
 //     no operator could ever see it (visibility goes by the device's
 //     group). Register the device and requeue the dead letters. Lookups are
-//     cached (deviceCache), so a backlog costs one query per device, not one
+//     cached (devicecache), so a backlog costs one query per device, not one
 //     per item.
 const (
 	secondsBelow     = 100_000_000_000     // 1e11: 1973-03-03 in ms, the year 5138 in s
@@ -41,9 +42,7 @@ var ErrUnknownDevice = errors.New("unknown device")
 
 // DeviceLookup tells whether a device is registered: Device returns an error
 // wrapping storage.ErrNotFound when it is not. storage.Store implements it.
-type DeviceLookup interface {
-	Device(ctx context.Context, id string) (storage.Device, error)
-}
+type DeviceLookup = devicecache.Lookup
 
 var _ DeviceLookup = storage.Store(nil)
 
@@ -64,56 +63,15 @@ func normalMillis(what string, v, missing int64) (int64, error) {
 	return v, nil
 }
 
-// Device cache bounds: a registered device stays registered (devices are
-// revoked, never removed, and a revoked device's queued items are still
-// stored), so it is kept long; an unknown one only briefly, so that items
-// pushed right after `devtrack device add` are stored.
+// Device cache bounds (devicecache): a registered device stays registered
+// (devices are revoked, never removed, and a revoked device's queued items
+// are still stored), so it is kept long; an unknown one only briefly, so
+// that items pushed right after `devtrack device add` are stored.
 const (
 	deviceCacheSize  = 100_000
 	deviceKnownTTL   = 10 * time.Minute
 	deviceUnknownTTL = time.Second
 )
-
-// deviceCache remembers device lookups. It holds at most deviceCacheSize
-// devices: when full, expired entries go, and if none has expired it starts
-// over. Only the goroutine that processes batches uses it.
-type deviceCache struct {
-	entries map[string]deviceEntry
-}
-
-type deviceEntry struct {
-	known bool
-	until time.Time
-}
-
-func (c *deviceCache) get(device string, now time.Time) (known, ok bool) {
-	e, ok := c.entries[device]
-	if !ok || now.After(e.until) {
-		return false, false
-	}
-	return e.known, true
-}
-
-func (c *deviceCache) put(device string, known bool, now time.Time) {
-	if c.entries == nil {
-		c.entries = make(map[string]deviceEntry)
-	}
-	if _, ok := c.entries[device]; !ok && len(c.entries) >= deviceCacheSize {
-		for d, e := range c.entries {
-			if now.After(e.until) {
-				delete(c.entries, d)
-			}
-		}
-		if len(c.entries) >= deviceCacheSize {
-			clear(c.entries)
-		}
-	}
-	ttl := deviceUnknownTTL
-	if known {
-		ttl = deviceKnownTTL
-	}
-	c.entries[device] = deviceEntry{known: known, until: now.Add(ttl)}
-}
 
 // knownDevices dead-letters the entries of unregistered devices and
 // returns the others. A lookup that fails as a store outage is waited out
@@ -160,20 +118,16 @@ func (w *Worker) knownDevices(ctx, stop context.Context, pending []*entry) ([]*e
 // lookupDevices tells, for each device of the entries, whether it is
 // registered: from the cache, else from the store.
 func (w *Worker) lookupDevices(ctx context.Context, pending []*entry) (map[string]bool, error) {
-	now := time.Now()
 	known := make(map[string]bool)
 	for _, e := range pending {
 		d := e.item.Device
 		if _, done := known[d]; done {
 			continue
 		}
-		if k, ok := w.devices.get(d, now); ok {
-			known[d] = k
-			continue
+		_, queried, err := w.devices.Device(ctx, d)
+		if queried {
+			deviceLookups.Inc()
 		}
-		c, cancel := context.WithTimeout(ctx, w.cfg.StoreTimeout)
-		_, err := w.cfg.Devices.Device(c, d)
-		cancel()
 		switch {
 		case err == nil:
 			known[d] = true
@@ -182,8 +136,6 @@ func (w *Worker) lookupDevices(ctx context.Context, pending []*entry) (map[strin
 		default:
 			return nil, fmt.Errorf("look up device %q: %w", d, err)
 		}
-		w.devices.put(d, known[d], now)
-		deviceLookups.Inc()
 	}
 	return known, nil
 }

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/devicecache"
 	"github.com/devtrack/devtrack/internal/redisq"
 	"github.com/devtrack/devtrack/storage"
 	"go.uber.org/zap"
@@ -153,9 +154,8 @@ type Worker struct {
 	log   *zap.Logger
 
 	health storeHealth
-	// devices caches device lookups (Config.Devices); only the goroutine
-	// that processes batches uses it.
-	devices deviceCache
+	// devices caches device lookups (Config.Devices); nil without them.
+	devices *devicecache.Cache
 	// fullAt is when a take last handed over a full batch (Unix ns): the
 	// list had a backlog then (Busy).
 	fullAt atomic.Int64
@@ -184,7 +184,12 @@ func New(cfg Config, q Queue, s BatchStore, log *zap.Logger) (*Worker, error) {
 		log = zap.NewNop()
 	}
 	cfg.setDefaults()
-	return &Worker{cfg: cfg, queue: q, store: s, log: log.With(zap.String("worker", cfg.ID))}, nil
+	w := &Worker{cfg: cfg, queue: q, store: s, log: log.With(zap.String("worker", cfg.ID))}
+	if cfg.Devices != nil {
+		w.devices = devicecache.New(cfg.Devices, devicecache.Config{
+			Size: deviceCacheSize, Known: deviceKnownTTL, Unknown: deviceUnknownTTL, Timeout: cfg.StoreTimeout})
+	}
+	return w, nil
 }
 
 // Busy reports whether the worker is draining a backlog: a take handed it

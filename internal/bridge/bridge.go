@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/devicecache"
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,13 +87,7 @@ type Bridge struct {
 	accepted, malformed, unknown, dropped, retries atomic.Int64
 	m                                              metrics
 
-	mu    sync.Mutex
-	cache map[string]deviceEntry
-}
-
-type deviceEntry struct {
-	dev   *storage.Device // nil: unknown
-	until time.Time
+	devices *devicecache.Cache
 }
 
 type metrics struct {
@@ -131,7 +125,8 @@ func New(cfg Config, queue Enqueuer, devs Devices, log *zap.Logger) (*Bridge, er
 	if log == nil {
 		log = zap.NewNop()
 	}
-	b := &Bridge{cfg: cfg, queue: queue, devs: devs, log: log, cache: map[string]deviceEntry{}}
+	b := &Bridge{cfg: cfg, queue: queue, devs: devs, log: log, devices: devicecache.New(devs, devicecache.Config{
+		Size: deviceCacheSize, Known: deviceKnownTTL, Unknown: deviceUnknownTTL, Timeout: cfg.Timeout})}
 	b.m = metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "devtrack", Subsystem: "bridge", Name: "messages_total",
@@ -253,50 +248,19 @@ func (b *Bridge) device(ctx context.Context, id string) (storage.Device, error) 
 	if len(id) > protocol.MaxDeviceIDLen {
 		return storage.Device{}, fmt.Errorf("%w %q: longer than %d bytes", ErrUnknownDevice, id[:32]+"...", protocol.MaxDeviceIDLen)
 	}
-	now := time.Now()
-	b.mu.Lock()
-	e, ok := b.cache[id]
-	b.mu.Unlock()
-	if !ok || now.After(e.until) {
-		c, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
-		d, err := b.devs.Device(c, id)
-		cancel()
+	d, queried, err := b.devices.Device(ctx, id)
+	if queried {
 		b.m.lookups.Inc()
-		switch {
-		case err == nil:
-			e = deviceEntry{dev: &d, until: now.Add(deviceKnownTTL)}
-		case errors.Is(err, storage.ErrNotFound):
-			e = deviceEntry{until: now.Add(deviceUnknownTTL)}
-		default:
-			return storage.Device{}, fmt.Errorf("bridge: look up device %q: %w", id, err)
-		}
-		b.put(id, e, now)
 	}
-	if e.dev == nil {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return storage.Device{}, fmt.Errorf("%w %q: not registered (devtrack device add %s)", ErrUnknownDevice, id, id)
-	}
-	if e.dev.RevokedAt != 0 {
+	case err != nil:
+		return storage.Device{}, fmt.Errorf("bridge: look up device %q: %w", id, err)
+	case d.RevokedAt != 0:
 		return storage.Device{}, fmt.Errorf("%w %q: revoked", ErrUnknownDevice, id)
 	}
-	return *e.dev, nil
-}
-
-// put caches a lookup; at deviceCacheSize devices it drops the expired
-// entries, and starts over if none has.
-func (b *Bridge) put(id string, e deviceEntry, now time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.cache[id]; !ok && len(b.cache) >= deviceCacheSize {
-		for k, v := range b.cache {
-			if now.After(v.until) {
-				delete(b.cache, k)
-			}
-		}
-		if len(b.cache) >= deviceCacheSize {
-			clear(b.cache)
-		}
-	}
-	b.cache[id] = e
+	return d, nil
 }
 
 // report logs the totals every ReportEvery while they change, until ctx
