@@ -87,21 +87,7 @@ func (e *env) push(items ...[]byte) {
 
 func (e *env) stored(device string) map[string]int {
 	e.t.Helper()
-	got := map[string]int{}
-	q := storage.LocationQuery{Device: device, Limit: 1000}
-	for {
-		items, next, err := e.store.Locations(context.Background(), q)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, it := range items {
-			got[it.ID]++
-		}
-		if next == "" {
-			return got
-		}
-		q.Cursor = next
-	}
+	return testutil.StoredLocations(e.t, e.store, device)
 }
 
 func (e *env) stats() redisq.Stats {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/internal/testutil"
 	"github.com/google/go-cmp/cmp"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -17,21 +17,7 @@ import (
 // storedLogs counts the stored logs of device by id.
 func (e *env) storedLogs(device string) map[string]int {
 	e.t.Helper()
-	got := map[string]int{}
-	q := storage.LogQuery{Device: device, Limit: 1000}
-	for {
-		items, next, err := e.store.Logs(context.Background(), q)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, it := range items {
-			got[it.ID]++
-		}
-		if next == "" {
-			return got
-		}
-		q.Cursor = next
-	}
+	return testutil.StoredLogs(e.t, e.store, device)
 }
 
 // lostReplies is an ingest list whose next few pushes succeed but report a

@@ -75,21 +75,7 @@ func (e *env) goUntilCleanup(what string, fn func(context.Context) error) {
 // stored counts the stored locations of device by id.
 func (e *env) stored(device string) map[string]int {
 	e.t.Helper()
-	got := map[string]int{}
-	q := storage.LocationQuery{Device: device, Limit: 1000}
-	for {
-		items, next, err := e.store.Locations(context.Background(), q)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, it := range items {
-			got[it.ID]++
-		}
-		if next == "" {
-			return got
-		}
-		q.Cursor = next
-	}
+	return testutil.StoredLocations(e.t, e.store, device)
 }
 
 func checkFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
