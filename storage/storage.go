@@ -97,6 +97,22 @@ type LegacyKey struct {
 	IssuedAt int64 `json:"issued_at"`
 }
 
+// Share is a share link: whoever holds its URL may watch one device's live
+// position until ExpiresAt, unless it is revoked first. Its secret (in the
+// URL) is stored only as a SHA-256 hash, like device tokens.
+type Share struct {
+	ID        string `json:"id"`
+	Device    string `json:"device"`
+	CreatedBy string `json:"created_by"`           // the user's name
+	CreatedAt int64  `json:"created_at"`           // Unix ms
+	ExpiresAt int64  `json:"expires_at"`           // Unix ms
+	RevokedAt int64  `json:"revoked_at,omitempty"` // Unix ms, 0 while not revoked
+}
+
+// ActiveAt reports whether the share works at nowMS (Unix ms): not revoked
+// and not expired.
+func (s Share) ActiveAt(nowMS int64) bool { return s.RevokedAt == 0 && nowMS < s.ExpiresAt }
+
 // User is an operator or admin of the web UI and the query API.
 type User struct {
 	ID        int64    `json:"id"`
@@ -255,6 +271,24 @@ type Store interface {
 	RevokeUser(ctx context.Context, name string, tokenHash []byte) (User, error)
 	// DeleteUser removes the user and its groups; ErrNotFound if unknown.
 	DeleteUser(ctx context.Context, name string) error
+
+	// CreateShare stores a share link of an active device with the hash of
+	// its secret; CreatedAt defaults to now. ErrNotFound for an unknown
+	// device, ErrRevoked for a revoked one, ErrExists if the id or the hash
+	// is taken, ErrInvalid for an empty id or hash or an ExpiresAt not after
+	// CreatedAt.
+	CreateShare(ctx context.Context, sh Share, tokenHash []byte) (Share, error)
+	// ShareByTokenHash returns the share holding the secret whatever its
+	// state (the caller checks ActiveAt); ErrNotFound if none.
+	ShareByTokenHash(ctx context.Context, tokenHash []byte) (Share, error)
+	// Share returns a share by id whatever its state; ErrNotFound if none.
+	Share(ctx context.Context, id string) (Share, error)
+	// RevokeShare marks the share revoked now and returns it; a share
+	// revoked before keeps its first RevokedAt. ErrNotFound if unknown.
+	RevokeShare(ctx context.Context, id string) (Share, error)
+	// SharesOf lists the device's shares active at nowMS (Share.ActiveAt),
+	// oldest first.
+	SharesOf(ctx context.Context, device string, nowMS int64) ([]Share, error)
 
 	// Locations and Logs return one page, newest first, and the cursor of the
 	// next page ("" on the last page).
