@@ -223,7 +223,7 @@ func (g *Gateway) me(w http.ResponseWriter, r *http.Request, u storage.User) err
 		groups = []string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "role": u.Role, "groups": groups,
-		"tiles": g.cfg.Tiles, "tiles_attribution": g.cfg.TilesAttribution})
+		"tiles": g.cfg.Tiles, "tiles_attribution": g.cfg.TilesAttribution, "tiles_crs": g.cfg.TilesCRS})
 	return nil
 }
 

@@ -167,8 +167,13 @@ type Config struct {
 	// optionally {s}); "none" shows the map without tiles. Default
 	// OpenStreetMap's.
 	Tiles string
-	// TilesAttribution is shown in the map's corner. Default OpenStreetMap's.
+	// TilesAttribution is shown in the map's corner. Default OpenStreetMap's
+	// with the default tiles, none with others.
 	TilesAttribution string
+	// TilesCRS is the coordinate system of the tiles: "wgs84" (default),
+	// "gcj02" (Amap, Tencent) or "bd09". Positions stay WGS-84 in the API;
+	// the web UI converts them only to draw them on such tiles.
+	TilesCRS string
 	// TrustedProxies are the proxies whose X-Forwarded-Proto and
 	// X-Forwarded-For are believed: the session cookie is Secure when such a
 	// proxy says https, and failed logins are counted against the client's
@@ -306,9 +311,18 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Tiles == "" {
 		c.Tiles = DefaultTiles
-		if c.TilesAttribution == "" {
-			c.TilesAttribution = DefaultTilesAttribution
-		}
+	}
+	// By the URL, not by an empty Tiles: the --tiles flag's default already
+	// carries DefaultTiles.
+	if c.Tiles == DefaultTiles && c.TilesAttribution == "" {
+		c.TilesAttribution = DefaultTilesAttribution
+	}
+	switch c.TilesCRS {
+	case "":
+		c.TilesCRS = protocol.CRSWGS84
+	case protocol.CRSWGS84, protocol.CRSGCJ02, protocol.CRSBD09:
+	default:
+		return fmt.Errorf("tiles crs %q: want %s, %s or %s", c.TilesCRS, protocol.CRSWGS84, protocol.CRSGCJ02, protocol.CRSBD09)
 	}
 	if c.ViewerMaxDevices <= 0 {
 		c.ViewerMaxDevices = 10_000

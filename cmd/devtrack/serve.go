@@ -87,6 +87,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", time.Minute, "an idle keep-alive connection is closed after this long")
 	f.StringVar(&cfg.Tiles, "tiles", wsgateway.DefaultTiles, "map tile URL template of the web UI ({z}/{x}/{y}, optional {s}); \"none\" for no tiles")
 	f.StringVar(&cfg.TilesAttribution, "tiles-attribution", "", "attribution shown for the tiles (default OpenStreetMap's with the default tiles)")
+	f.StringVar(&cfg.TilesCRS, "tiles-crs", "wgs84", "coordinate system of the tiles: wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu coordinates on a Web Mercator grid); positions stay WGS-84 and are converted only for drawing")
 	f.IntVar(&cfg.ViewerMaxDevices, "viewer-max-devices", 10_000, "most distinct devices one /ws/live socket may watch")
 	f.IntVar(&cfg.ViewerMaxSockets, "viewer-max-sockets", 20, "most /ws/live sockets one user may hold open on this gateway")
 	f.Float64Var(&cfg.ViewerSubscribeRate, "viewer-subscribe-rate", 2, "subscribe/unsubscribe requests per second allowed per /ws/live socket")
