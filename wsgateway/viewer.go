@@ -97,6 +97,11 @@ type viewer struct {
 
 	pending atomic.Int64 // bytes queued or coalesced, not yet written
 
+	// accept, if not nil, picks the live messages the viewer gets: a share
+	// link's viewer (share.go) takes positions and presence, never logs or
+	// command results.
+	accept func(msg []byte) bool
+
 	mu     sync.Mutex
 	latest map[string][]byte // device -> newest location not yet queued
 
@@ -398,6 +403,9 @@ func (v *viewer) deliver(device string, msg []byte, isLocation bool) {
 	case <-v.done:
 		return
 	default:
+	}
+	if v.accept != nil && !v.accept(msg) {
+		return
 	}
 	if !v.reserve(len(msg)) {
 		return
