@@ -66,6 +66,11 @@ type Store interface {
 	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
 	DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]storage.Device, error)
 	DeviceByLegacyKey(ctx context.Context, keyHash []byte) (storage.Device, storage.LegacyKey, error)
+	CreateShare(ctx context.Context, sh storage.Share, tokenHash []byte) (storage.Share, error)
+	ShareByTokenHash(ctx context.Context, tokenHash []byte) (storage.Share, error)
+	Share(ctx context.Context, id string) (storage.Share, error)
+	RevokeShare(ctx context.Context, id string) (storage.Share, error)
+	SharesOf(ctx context.Context, device string, nowMS int64) ([]storage.Share, error)
 	LegacyKeysIssuedSince(ctx context.Context, sinceMS int64) ([]storage.LegacyKey, error)
 	Users(ctx context.Context) ([]storage.User, error)
 	Locations(ctx context.Context, q storage.LocationQuery) ([]storage.Location, string, error)
@@ -371,6 +376,7 @@ type Gateway struct {
 	orphans orphanLinks // links left behind by a failed removal
 	hub     *hub
 	viewers *viewerSet     // open viewers by user (socket cap, credentials)
+	shares  *shareSockets  // open share sockets by share (share.go)
 	ingest  *keyedLimiters // per-device rate limits of HTTP ingest
 	tokens  *tokenCache    // device token lookups; nil: no cache
 	logins  *keyedLimiters // failed logins per user name
@@ -610,6 +616,7 @@ func (g *Gateway) routes() {
 	m.HandleFunc("GET /api/v1/logs", g.api(g.listLogs))
 	m.HandleFunc("GET /api/v1/logs/export", g.api(g.exportLogs))
 	m.HandleFunc("GET /api/v1/queue", g.api(g.queueStats))
+	g.shareRoutes(m) // share links: their API, /s/{secret} and /ws/share
 	m.HandleFunc("GET /api/v1/queue/dead", g.api(adminOnly(g.listDead)))
 	m.HandleFunc("POST /api/v1/queue/dead/requeue", g.api(adminOnly(g.requeueDead)))
 	m.Handle("GET /", web.NewHandler(web.Options{FrameAncestors: g.cfg.CORSOrigins}))
