@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -266,4 +267,23 @@ func TestShareSocketClosedOnExpiryAndOnRevocationElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantShareClosed(t, ws, "a1", 2*time.Second)
+}
+
+// The page is public, one page for any secret (it looks nothing up), with
+// the UI's security headers, and not cached: its URL is a capability.
+func TestSharePage(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	for _, p := range []string{"/s/dts_anything", "/s/dts_other"} {
+		resp, err := http.Get(e.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "/js/share.js") ||
+			!strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") ||
+			resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("GET %s: %d, headers %v", p, resp.StatusCode, resp.Header)
+		}
+	}
 }

@@ -650,3 +650,22 @@ func TestLiveClientModule(t *testing.T) {
 		t.Fatalf("node test/client-unit.mjs: %v\n%s", err, out)
 	}
 }
+
+// TestShareLinkInBrowser: an operator's share link of one device, opened in
+// a fresh browser profile, shows that device live and nothing else, reaches
+// no device or API, and ends after revocation and after a 2 s expiry
+// (web/test/share.js). A small system of its own: no simulated fleet.
+func TestShareLinkInBrowser(t *testing.T) {
+	needBrowser(t)
+	c := newCluster(t)
+	c.cli("migrate")
+	_, base := c.startGateway("gw1", "--tiles", "none")
+	c.start("worker1", "worker")
+	opTok := lastLine(c.cli("user", "add", "opa", "--role", "operator", "--groups", "ga"))
+	tokens := map[string]string{}
+	for _, id := range []string{"courier", "other"} {
+		tokens[id] = lastLine(c.cli("device", "add", id, "--group", "ga", "--name", "Courier "+id))
+	}
+	runNode(t, "share.js", map[string]any{"base": base, "opToken": opTok, "tokens": tokens,
+		"device": "courier", "other": "other"}, nil)
+}
