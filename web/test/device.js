@@ -2,8 +2,10 @@
 // #track-load loads it, the slider moves the playback marker along it, and
 // the command form sends a command to the connected device and shows its
 // answer. Invalid arguments are refused in the page; a command to a device
-// that is not connected shows "offline".
+// that is not connected shows "offline". The GPX export link downloads the
+// track's points; the trips list matches the API's trips and stops.
 'use strict';
+const fs = require('fs');
 const h = require('./helpers');
 const { assert, cfg } = h;
 
@@ -171,6 +173,34 @@ h.run(async ({ page }) => {
   await settledTrack(page, 'playback marker on the end again', (m) => near(m.playhead, atEnd.end) && m.time === atEnd.time);
   h.log(`playback marker: ${JSON.stringify(atStart.playhead)} -> ${JSON.stringify(atEnd.playhead)}, ${atStart.time} -> ${atEnd.time}`);
   await h.screenshot(page, 'track-end');
+
+  // The GPX export link of the range downloads the track's points, oldest
+  // first, with their times; the trips and stops list shows what the API
+  // derives for the same range.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#track-export-gpx')]);
+  assert.match(download.suggestedFilename(), new RegExp(`^devtrack-${id}-\\d{8}-\\d{6}\\.gpx$`), 'GPX file name');
+  const gpx = fs.readFileSync(await download.path(), 'utf8');
+  const trkpts = [...gpx.matchAll(/<trkpt lat="([^"]+)" lon="([^"]+)">(?:<ele>[^<]*<\/ele>)?<time>([^<]+)<\/time><\/trkpt>/g)];
+  assert.equal(trkpts.length, byTime.length, 'points in the GPX export');
+  trkpts.forEach(([, lat, lon, time], i) => {
+    const p = byTime[i];
+    assert.ok(Math.abs(Number(lat) - p.lat) < 1e-7 && Math.abs(Number(lon) - p.lng) < 1e-7 && Date.parse(time) === p.ts,
+      `GPX point ${i}: ${lat},${lon} at ${time}, want ${p.lat},${p.lng} at ${new Date(p.ts).toISOString()}`);
+  });
+  const range = new URL(await page.getAttribute('#track-export-gpx', 'href'), cfg.base).searchParams;
+  for (const format of ['geojson', 'csv']) {
+    const href = new URL(await page.getAttribute(`#track-export-${format}`, 'href'), cfg.base);
+    assert.equal(href.searchParams.get('format'), format);
+    assert.equal(href.searchParams.get('from'), range.get('from'));
+  }
+  const derived = await h.api(`/api/v1/devices/${id}/trips?from=${encodeURIComponent(range.get('from'))}&to=${encodeURIComponent(range.get('to'))}`);
+  assert.ok(derived.trips.length >= 1, `no trip in the seeded drive: ${JSON.stringify(derived)}`);
+  const rows = derived.trips.length + derived.stops.length;
+  await h.waitFor(`${rows} rows in the trips list`, async () =>
+    (await page.locator('#trips-list tr.trip-row').count()) === rows &&
+    (await page.textContent('#trips-summary')).startsWith(`${derived.trips.length} trip`));
+  h.log(`GPX export: ${trkpts.length} points; trips list: ${await page.textContent('#trips-summary')}`);
+  await h.screenshot(page, 'trips', { fullPage: true });
 
   // Arguments that are not JSON, or not a JSON object, are refused in the
   // page with a clear error; nothing is sent.

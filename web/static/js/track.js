@@ -1,8 +1,11 @@
 // The device page's track: locations of a time range drawn on #device-map,
-// with a slider and play button that move a marker along it in time order.
+// with a slider and play button that move a marker along it in time order,
+// export links for the range (GPX, GeoJSON, CSV) and its trips and stops
+// (GET /api/v1/devices/{id}/trips, thresholds in the README), stops marked
+// on the map; a click on a row moves the playhead there.
 
-import { api, errorText } from './api.js';
-import { $, setText, showAlert } from './dom.js';
+import { api, errorText, queryString } from './api.js';
+import { $, el, setText, showAlert } from './dom.js';
 import { createMap, boundsOf } from './basemap.js';
 import { fmtDateTime, fmtNumber, fmtSpeed, fromLocalInput, toLocalInput } from './format.js';
 
@@ -27,6 +30,97 @@ export class Track {
       this.seek(Number(ev.target.value));
     });
     $('track-play').addEventListener('click', () => (this.playTimer ? this.pause() : this.play()));
+    this.tripLayer = null;
+    this.buildTripsPanel();
+  }
+
+  /**
+   * buildTripsPanel adds, below the playback bar, the export links and the
+   * trips and stops list of the loaded range.
+   */
+  buildTripsPanel() {
+    const link = (format, label) => el('a', { id: `track-export-${format}`, class: 'btn btn-small', href: '#', download: true, text: label });
+    this.exportLinks = { gpx: link('gpx', 'GPX'), geojson: link('geojson', 'GeoJSON'), csv: link('csv', 'CSV') };
+    this.tripsSummary = el('span', { id: 'trips-summary', class: 'muted' });
+    this.tripsError = el('div', { id: 'trips-error', class: 'alert', role: 'alert', hidden: true });
+    this.tripsBody = el('tbody', { id: 'trips-list' });
+    $('track-slider').closest('.track-card').append(
+      el('div', { class: 'toolbar track-export' },
+        el('span', { class: 'muted', text: 'Export positions:' }),
+        this.exportLinks.gpx, this.exportLinks.geojson, this.exportLinks.csv),
+      el('h3', { class: 'trips-head', text: 'Trips and stops' }, ' ', this.tripsSummary),
+      this.tripsError,
+      el('div', { class: 'table-wrap trips-wrap' },
+        el('table', { class: 'table trips-table' },
+          el('thead', {}, el('tr', {},
+            el('th', { text: '' }), el('th', { text: 'From' }), el('th', { text: 'To' }),
+            el('th', { text: 'Duration' }), el('th', { text: 'Distance' }))),
+          this.tripsBody)));
+    this.setExportLinks(null);
+  }
+
+  /** setExportLinks points the export links at the range (id null: disabled). */
+  setExportLinks(id, from, to) {
+    for (const [format, a] of Object.entries(this.exportLinks)) {
+      if (!id) {
+        a.removeAttribute('href');
+        a.setAttribute('aria-disabled', 'true');
+        continue;
+      }
+      a.removeAttribute('aria-disabled');
+      a.href = `/api/v1/devices/${encodeURIComponent(id)}/locations/export?${queryString({ format, from, to })}`;
+    }
+  }
+
+  /** loadTrips lists the trips and stops of the range, oldest first. */
+  async loadTrips(id, from, to, seq) {
+    showAlert(this.tripsError, '');
+    setText(this.tripsSummary, 'Loading…');
+    this.tripsBody.replaceChildren();
+    if (this.tripLayer) this.tripLayer.remove();
+    this.tripLayer = null;
+    let data;
+    try {
+      data = await api(`/api/v1/devices/${encodeURIComponent(id)}/trips`, { query: { from, to } });
+    } catch (err) {
+      if (seq === this.loadSeq) {
+        setText(this.tripsSummary, '');
+        showAlert(this.tripsError, errorText(err));
+      }
+      return;
+    }
+    if (seq !== this.loadSeq) return;
+    const trips = (data.trips || []).map((t) => ({ ...t, kind: 'trip' }));
+    const stops = (data.stops || []).map((s) => ({ ...s, kind: 'stop' }));
+    const rows = [...trips, ...stops].sort((a, b) => a.start_ts - b.start_ts || (a.kind === 'stop' ? 1 : -1));
+    const km = trips.reduce((sum, t) => sum + t.distance_m, 0);
+    const moving = trips.reduce((sum, t) => sum + t.duration_s, 0);
+    setText(this.tripsSummary, `${plural(trips.length, 'trip')} · ${fmtDistance(km)} · ${fmtDuration(moving)} moving · ${plural(stops.length, 'stop')}`);
+    this.tripsBody.replaceChildren(...rows.map((r) => el('tr', {
+      class: `trip-row trip-${r.kind}`,
+      dataset: { start: String(r.start_ts) },
+      title: 'Show on the track',
+      onclick: () => this.seekTime(r.start_ts),
+    },
+    el('td', { class: 'trip-kind', text: r.kind === 'trip' ? 'Trip' : 'Stop' }),
+    el('td', { class: 'log-ts', text: fmtDateTime(r.start_ts) }),
+    el('td', { class: 'log-ts', text: fmtDateTime(r.end_ts) }),
+    el('td', { text: fmtDuration(r.duration_s) }),
+    el('td', { text: r.kind === 'trip' ? fmtDistance(r.distance_m) : '' }))));
+    if (!rows.length) {
+      this.tripsBody.append(el('tr', {}, el('td', { class: 'empty', colspan: '5', text: 'No trips or stops in this time range.' })));
+    }
+    this.tripLayer = L.layerGroup(stops.map((s) => L.circleMarker([s.lat, s.lng], {
+      radius: 6, className: 'dt-stop', color: '#7c3aed', weight: 2, fillColor: '#fff', fillOpacity: 1,
+    }).bindTooltip(`Stop ${fmtDateTime(s.start_ts)}, ${fmtDuration(s.duration_s)}`))).addTo(this.map);
+  }
+
+  /** seekTime moves the playhead to the first point at or after ms. */
+  seekTime(ms) {
+    if (!this.points.length) return;
+    this.pause();
+    const i = this.points.findIndex((p) => p.ts >= ms);
+    this.seek(i < 0 ? this.points.length - 1 : i);
   }
 
   /** show prepares the track of a device; a new device resets the range. */
@@ -48,7 +142,13 @@ export class Track {
   reset() {
     this.pause();
     this.deviceId = null;
+    this.loadSeq++;
     this.setPoints([]);
+    this.setExportLinks(null);
+    this.tripsBody.replaceChildren();
+    setText(this.tripsSummary, '');
+    if (this.tripLayer) this.tripLayer.remove();
+    this.tripLayer = null;
   }
 
   /** load fetches every location in the range, page by page (newest first). */
@@ -61,6 +161,8 @@ export class Track {
     showAlert($('track-error'), '');
     const seq = ++this.loadSeq;
     this.pause();
+    this.setExportLinks(id, from, to);
+    this.loadTrips(id, from, to, seq);
     $('track-load').disabled = true;
     setText($('track-count'), 'Loading…');
     const items = [];
@@ -152,4 +254,19 @@ export class Track {
     this.playTimer = null;
     setText($('track-play'), 'Play');
   }
+}
+
+const plural = (n, word) => `${fmtNumber(n)} ${word}${n === 1 ? '' : 's'}`;
+
+/** fmtDistance is "850 m" or "12.3 km". */
+function fmtDistance(m) {
+  return m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(m < 100_000 ? 2 : 0)} km`;
+}
+
+/** fmtDuration is "45 s", "12 min" or "2 h 05 min". */
+function fmtDuration(s) {
+  if (s < 60) return `${Math.round(s)} s`;
+  const min = Math.round(s / 60);
+  if (min < 60) return `${min} min`;
+  return `${Math.floor(min / 60)} h ${String(min % 60).padStart(2, '0')} min`;
 }
