@@ -2,7 +2,7 @@ package main
 
 // The web map's tile settings: the coordinate conversion module in node
 // against the Go functions, and in the browser a GCJ-02 tile grid, the
-// default tiles' attribution and (once the basemap lands) unreachable tiles.
+// default tiles' attribution and unreachable tiles.
 
 import (
 	"bytes"
@@ -191,6 +191,17 @@ func TestMapTilesInBrowser(t *testing.T) {
 		cfg := f.config()
 		cfg["base"] = defBase
 		cfg["scenario"] = "attribution"
+		runNode(t, "maps.js", cfg, nil)
+	})
+
+	// With tiles that cannot be reached (nothing listens on port 1), the map
+	// shows the embedded basemap and the notice, and the device on it.
+	t.Run("UnreachableTilesShowBasemap", func(t *testing.T) {
+		_, offBase := c.startGateway("gw-offline", "--tiles", "http://127.0.0.1:1/{z}/{x}/{y}.png")
+		cfg := f.config()
+		cfg["base"] = offBase
+		cfg["scenario"] = "offline"
+		cfg["device"] = dev
 		runNode(t, "maps.js", cfg, nil)
 	})
 }

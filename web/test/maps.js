@@ -5,6 +5,9 @@
 //     point's GCJ-02 coordinate (cfg.gcj02, computed by Go), not where it
 //     has the unconverted one; the API still serves WGS-84.
 //   attribution: with the default tiles the map credits OpenStreetMap.
+//   offline: with tiles that cannot be reached, the embedded basemap
+//     (land and borders) shows under a visible notice, and the device's
+//     marker is on it.
 'use strict';
 const h = require('./helpers');
 const { assert, cfg } = h;
@@ -49,6 +52,28 @@ async function markerAnchor(page, id) {
   }, id);
 }
 
+const NOTICE = 'Map tiles unreachable: showing a low-detail basemap';
+
+// basemapShown waits until the basemap's land (and, with borders, the
+// borders between countries: none may be in a city's view) is drawn on
+// #map and returns how many non-empty paths each has.
+async function basemapShown(page, { borders = false } = {}) {
+  return h.waitFor(`the basemap's land${borders ? ' and borders' : ''} drawn`, () => page.evaluate((borders) => {
+    const drawn = (cls) => [...document.querySelectorAll(`#map .leaflet-dt-basemap-pane path.${cls}`)]
+      .filter((p) => /^M-?\d.*L/.test(p.getAttribute('d') || '')).length;
+    const got = { land: drawn('dt-basemap-land'), borders: drawn('dt-basemap-border') };
+    if (got.land > 0 && (!borders || got.borders > 0)) return got;
+    throw new Error(`drawn: ${JSON.stringify(got)}`);
+  }, borders));
+}
+
+// noticeShown waits until the notice is visible and returns its text.
+async function noticeShown(page) {
+  const notice = page.locator('#map .dt-tiles-notice');
+  await notice.waitFor({ state: 'visible', timeout: 15000 });
+  return notice.textContent();
+}
+
 async function gcj02({ page }) {
   await h.login(page, 'admin', cfg.users.admin);
   const me = await page.evaluate(() => fetch('/api/v1/me').then((r) => r.json()));
@@ -82,6 +107,9 @@ async function gcj02({ page }) {
   assert.ok(Math.abs(ll[0] - cfg.wgs84[0]) < 1e-9 && Math.abs(ll[1] - cfg.wgs84[1]) < 1e-9, `marker latlng ${ll}`);
   const { items } = await h.api(`/api/v1/devices/${id}/locations`);
   assert.deepEqual([items[0].lat, items[0].lng], cfg.wgs84, 'the API serves the stored WGS-84 position');
+  // The tiles load: no notice, no basemap.
+  assert.equal(await page.locator('#map .dt-tiles-notice:visible').count(), 0, 'no notice while the tiles load');
+  assert.equal(await page.locator('#map .dt-basemap-land').count(), 0, 'no basemap while the tiles load');
   await h.screenshot(page, 'gcj02');
 }
 
@@ -95,9 +123,38 @@ async function attribution({ page }) {
   const credit = page.locator('#map .leaflet-control-attribution');
   await credit.waitFor({ timeout: 15000 });
   assert.match(await credit.textContent(), /OpenStreetMap/, 'attribution control');
+  // The aborted tiles are unreachable tiles too.
+  await basemapShown(page);
+  assert.equal(await noticeShown(page), NOTICE);
 }
 
-const scenarios = { gcj02, attribution };
+async function offline({ page }) {
+  await h.login(page, 'admin', cfg.users.admin);
+  await basemapShown(page);
+  assert.equal(await noticeShown(page), NOTICE);
+  // The basemap is under the markers, which still show.
+  await page.locator(`#map .dt-marker[data-device="${cfg.device}"]`).waitFor({ timeout: 15000 });
+  assert.match(await page.locator('#map .leaflet-control-attribution').textContent(), /Natural Earth/);
+  // Zoomed out from the device (Shanghai, zoom 15) to East Asia: the
+  // borders show, and the land is a large filled shape.
+  for (let i = 0; i < 11; i++) {
+    await page.locator('#map .leaflet-control-zoom-out').click();
+    await page.waitForTimeout(300);
+  }
+  const drawn = await basemapShown(page, { borders: true });
+  const land = await h.waitFor('a large land shape', () => page.evaluate(() => {
+    for (const path of document.querySelectorAll('#map path.dt-basemap-land')) {
+      const r = path.getBoundingClientRect();
+      if (r.width > 300 && r.height > 200) return { width: Math.round(r.width), height: Math.round(r.height) };
+    }
+    return false;
+  }));
+  h.log(`basemap: ${drawn.land} land and ${drawn.borders} border paths; land box ${JSON.stringify(land)}`);
+  assert.equal(await noticeShown(page), NOTICE, 'the notice stays while no tile loads');
+  await h.screenshot(page, 'offline');
+}
+
+const scenarios = { gcj02, attribution, offline };
 const scenario = scenarios[cfg.scenario];
 if (!scenario) throw new Error(`unknown scenario ${cfg.scenario}`);
 h.run(scenario);

@@ -47,8 +47,9 @@ export function tilesCRS(crsName) {
 /**
  * createMap makes a map in container. me is /api/v1/me: its "tiles" URL
  * template gives a tile layer, drawn in its "tiles_crs" (tilesCRS); ""
- * means none, and the map works on its grey background (markers, clusters,
- * popups, tracks), also without internet.
+ * means none. Without tiles, or while they cannot be reached, the embedded
+ * low-detail basemap (offlineBasemap) shows instead of a grey void, and
+ * markers, clusters, popups and tracks work as ever.
  */
 export function createMap(container, me) {
   const map = L.map(container, {
@@ -58,19 +59,113 @@ export function createMap(container, me) {
     // cluster group needs a finite maximum to build its grids.
     minZoom: 1, maxZoom: MAX_ZOOM,
   });
+  const offline = offlineBasemap(map);
   if (me && me.tiles) {
     const tiles = L.tileLayer(me.tiles, {
       // The attribution is the operator's configuration, not device data.
       attribution: me.tiles_attribution || '', maxZoom: MAX_ZOOM,
     });
-    // A tile that fails to load (no internet, server down) only leaves a
-    // gap in the grey background: markers and popups keep working.
+    // Tiles that fail (no internet, server down) while none of the same
+    // round of loading succeeded: the basemap goes under the tile pane, so
+    // it fills every gap from then on and tiles that load cover it, and the
+    // notice shows until a tile loads again.
+    let loaded = 0; // tiles loaded since the layer last started loading
+    tiles.on('loading', () => { loaded = 0; });
+    tiles.on('tileload', () => {
+      loaded++;
+      offline.notice(false);
+    });
+    tiles.on('tileerror', () => {
+      if (loaded) return;
+      offline.show();
+      offline.notice(true);
+    });
     tiles.addTo(map);
   } else {
+    // No tiles by configuration (an offline site): the basemap, no notice.
     container.classList.add('no-tiles');
+    offline.show();
   }
   L.control.scale({ imperial: false }).addTo(map);
   return map;
+}
+
+/** The notice shown while the tiles cannot be reached. */
+export const TILES_NOTICE = 'Map tiles unreachable: showing a low-detail basemap';
+
+// The embedded basemap: Natural Earth's 1:110m countries and land (the
+// world-atlas package, vendor/countries-110m.json, TopoJSON) decoded with
+// topojson-client's ES modules. Both load only when a map first needs them,
+// once per page.
+const ATLAS_URL = new URL('../vendor/countries-110m.json', import.meta.url);
+const TOPOJSON_URL = new URL('../vendor/topojson-client/index.js', import.meta.url);
+let atlas = null; // Promise of { land, borders } GeoJSON
+
+function loadAtlas() {
+  if (!atlas) {
+    atlas = Promise.all([
+      import(TOPOJSON_URL.href),
+      fetch(ATLAS_URL).then((r) => {
+        if (!r.ok) throw new Error(`${ATLAS_URL.pathname}: HTTP ${r.status}`);
+        return r.json();
+      }),
+    ]).then(([topojson, topo]) => ({
+      land: topojson.feature(topo, topo.objects.land),
+      // Borders between two countries only: coastlines are the land's edge.
+      borders: topojson.mesh(topo, topo.objects.countries, (a, b) => a !== b),
+    }));
+    atlas.catch(() => { atlas = null; }); // a later map tries again
+  }
+  return atlas;
+}
+
+/**
+ * offlineBasemap returns show(), which draws the basemap on map (once), and
+ * notice(on), which shows or hides the "tiles unreachable" notice. The
+ * basemap has a pane of its own under the tiles (the tile pane's z-index is
+ * 200) and is not interactive; it is drawn through the map's CRS like
+ * every other layer, so it lines up with the markers.
+ */
+function offlineBasemap(map) {
+  let shown = false;
+  let box = null;
+  return {
+    show() {
+      if (shown) return;
+      shown = true;
+      const pane = map.createPane('dt-basemap');
+      pane.style.zIndex = '150';
+      // The sea; the land is drawn over it.
+      map.getContainer().style.background = '#d4e4f1';
+      loadAtlas().then(({ land, borders }) => {
+        L.geoJSON(land, {
+          pane: 'dt-basemap', interactive: false, attribution: 'Basemap: Natural Earth',
+          style: { className: 'dt-basemap-land', color: '#7b8ea3', weight: 1, fillColor: '#f4f1ea', fillOpacity: 1 },
+        }).addTo(map);
+        L.geoJSON(borders, {
+          pane: 'dt-basemap', interactive: false,
+          style: { className: 'dt-basemap-border', color: '#9aa7b5', weight: 1, dashArray: '4 3', fill: false },
+        }).addTo(map);
+      }).catch((err) => console.warn('basemap:', err.message));
+    },
+    notice(on) {
+      if (!on && !box) return;
+      if (!box) {
+        box = L.DomUtil.create('div', 'leaflet-control dt-tiles-notice');
+        box.setAttribute('role', 'status');
+        box.textContent = TILES_NOTICE;
+        // Styled here (CSSOM, allowed by the CSP) so that every page with a
+        // map has it without a stylesheet of its own.
+        Object.assign(box.style, {
+          background: '#fff7ed', color: '#9a3412', border: '1px solid #fdba74', borderRadius: '4px',
+          padding: '4px 8px', font: '12px/1.4 system-ui, sans-serif', boxShadow: '0 1px 4px rgba(0, 0, 0, 0.2)',
+        });
+        const Notice = L.Control.extend({ options: { position: 'topright' }, onAdd: () => box });
+        new Notice().addTo(map);
+      }
+      box.style.display = on ? '' : 'none';
+    },
+  };
 }
 
 /** boundsOf returns Leaflet bounds of [lat, lng] points, or null if empty. */
