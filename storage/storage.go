@@ -229,6 +229,10 @@ type Store interface {
 	Devices(ctx context.Context, groups []string) ([]Device, error)
 	// RevokeDevice marks a device revoked now; ErrNotFound if unknown.
 	RevokeDevice(ctx context.Context, id string) error
+	// ReenrollDevice gives a revoked device (d.ID) a new token and d's name,
+	// group and crs, and makes it active again; its archive stays. It is
+	// ErrExists for an active device and ErrNotFound for an unknown one.
+	ReenrollDevice(ctx context.Context, d Device, tokenHash []byte) (Device, error)
 	// RevokedSince lists devices revoked at or after sinceMS.
 	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
 	// RotateDeviceToken replaces the device's token hash, so the old token

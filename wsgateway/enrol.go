@@ -31,6 +31,7 @@ import (
 type DeviceRegistry interface {
 	AddDevice(ctx context.Context, d storage.Device, tokenHash []byte) error
 	RotateDeviceToken(ctx context.Context, id string, tokenHash []byte) (storage.Device, error)
+	ReenrollDevice(ctx context.Context, d storage.Device, tokenHash []byte) (storage.Device, error)
 	SetDeviceCRS(ctx context.Context, id, crs string) (storage.Device, error)
 }
 
@@ -106,7 +107,15 @@ func (g *Gateway) createDevice(w http.ResponseWriter, r *http.Request, _ storage
 	}
 	tok := token.New(token.DevicePrefix)
 	d := storage.Device{ID: req.ID, Name: req.Name, Group: req.Group, CRS: crs, CreatedAt: time.Now().UnixMilli()}
-	switch err := reg.AddDevice(r.Context(), d, token.Hash(tok)); {
+	err = reg.AddDevice(r.Context(), d, token.Hash(tok))
+	if errors.Is(err, storage.ErrExists) {
+		// A revoked id is enrolled again, with the new token.
+		var again storage.Device
+		if again, err = reg.ReenrollDevice(r.Context(), d, token.Hash(tok)); err == nil {
+			d = again
+		}
+	}
+	switch {
 	case errors.Is(err, storage.ErrExists):
 		return &httpError{http.StatusConflict, "exists", "device " + strconv.Quote(req.ID) + " already exists"}
 	case errors.Is(err, storage.ErrInvalid):

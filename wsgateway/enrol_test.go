@@ -111,3 +111,25 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// A revoked device id is enrolled again through the API with a new token
+// (201), not refused as existing.
+func TestEnrolARevokedDeviceAgain(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	admin := e.addUser("root", storage.RoleAdmin)
+	old := e.addDevice("van-3", "g")
+	if err := e.store.RevokeDevice(t.Context(), "van-3"); err != nil {
+		t.Fatal(err)
+	}
+	status, body := e.post(admin, "/api/v1/devices", `{"id":"van-3","group":"g2"}`)
+	var d struct{ ID, Group, Token string }
+	if err := json.Unmarshal([]byte(body), &d); err != nil || status != 201 || d.Group != "g2" || d.Token == "" || d.Token == old {
+		t.Fatalf("enrol a revoked id again: %d %s", status, body)
+	}
+	if status, body := e.post(d.Token, "/api/v1/ingest", loc("v1", 1, 1)); status != 200 {
+		t.Fatalf("ingest with the new token: %d %s", status, body)
+	}
+	if status, _ := e.post(old, "/api/v1/ingest", loc("v2", 1, 1)); status != 401 {
+		t.Fatalf("the revoked token: %d, want 401", status)
+	}
+}

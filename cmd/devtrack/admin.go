@@ -104,11 +104,19 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
 				tok := token.New(token.DevicePrefix)
 				d := storage.Device{ID: id, Name: name, Group: group, CRS: deviceCRS, CreatedAt: time.Now().UnixMilli()}
+				verb := "added"
 				if err := s.AddDevice(ctx, d, token.Hash(tok)); err != nil {
-					if errors.Is(err, storage.ErrExists) {
-						return fmt.Errorf("device %q already exists", id)
+					if !errors.Is(err, storage.ErrExists) {
+						return fmt.Errorf("add device: %w", err)
 					}
-					return fmt.Errorf("add device: %w", err)
+					// A revoked id is enrolled again, with the new token.
+					if _, rerr := s.ReenrollDevice(ctx, d, token.Hash(tok)); rerr != nil {
+						if errors.Is(rerr, storage.ErrExists) {
+							return fmt.Errorf("device %q already exists (revoke it first to enrol it again)", id)
+						}
+						return fmt.Errorf("enrol revoked device again: %w", rerr)
+					}
+					verb = "enrolled again"
 				}
 				var key string
 				var keyErr error
@@ -116,7 +124,7 @@ func newDeviceCmd(g *globals) *cobra.Command {
 					key, keyErr = issueLegacyKey(ctx, s, id)
 				}
 				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "device %s added (group %q); ", id, group)
+				fmt.Fprintf(out, "device %s %s (group %q); ", id, verb, group)
 				if key != "" {
 					printLegacyKey(out, key)
 				}
@@ -219,6 +227,9 @@ func newUserCmd(g *globals) *cobra.Command {
 					}
 					gs = append(gs, gr)
 				}
+			}
+			if role == storage.RoleOperator && len(gs) == 0 {
+				return usagef("an operator sees only the devices of their groups: give --groups g1,g2")
 			}
 			var pwHash []byte
 			if password != "" {

@@ -62,3 +62,44 @@ func TestDeviceCRSCommands(t *testing.T) {
 		t.Error("phone-2 stored despite its bad crs")
 	}
 }
+
+// device add on a revoked id enrols it again with a new token; user add
+// refuses an operator without groups, who would see nothing.
+func TestDeviceAddAgainAndOperatorGroups(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "devtrack.db")
+	run := func(args ...string) (string, error) {
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(append(args, "--store", "sqlite://"+db))
+		err := root.ExecuteContext(ctx)
+		return out.String(), err
+	}
+	if out, err := run("migrate"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	out, err := run("device", "add", "van-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := lastLine(out)
+	if _, err := run("device", "add", "van-1"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("device add of an active id: %v, want already exists", err)
+	}
+	if _, err := run("device", "revoke", "van-1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run("device", "add", "van-1", "--group", "north")
+	if err != nil || !strings.Contains(out, "enrolled again") || lastLine(out) == first || !strings.HasPrefix(lastLine(out), "dtd_") {
+		t.Fatalf("device add of a revoked id: %v\n%s", err, out)
+	}
+	var usage usageError
+	if _, err := run("user", "add", "op", "--role", "operator"); !errors.As(err, &usage) || !strings.Contains(err.Error(), "--groups") {
+		t.Errorf("operator without groups: %v, want a usage error naming --groups", err)
+	}
+	if _, err := run("user", "add", "op", "--role", "operator", "--groups", "north"); err != nil {
+		t.Errorf("operator with a group: %v", err)
+	}
+}

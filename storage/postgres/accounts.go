@@ -376,3 +376,33 @@ func (s *Store) SetDeviceCRS(ctx context.Context, id, crs string) (storage.Devic
 	}
 	return d, nil
 }
+
+// ReenrollDevice makes a revoked device active again with a new token.
+func (s *Store) ReenrollDevice(ctx context.Context, d storage.Device, tokenHash []byte) (storage.Device, error) {
+	if len(tokenHash) == 0 || !storage.ValidDeviceCRS(d.CRS) {
+		return storage.Device{}, fmt.Errorf("postgres: enrol device %q again: empty token hash or bad crs: %w", d.ID, storage.ErrInvalid)
+	}
+	for _, f := range [][2]string{{"id", d.ID}, {"name", d.Name}, {"group", d.Group}} {
+		if err := validText(f[0], f[1]); err != nil {
+			return storage.Device{}, fmt.Errorf("postgres: enrol device %q again: %w: %w", d.ID, err, storage.ErrInvalid)
+		}
+	}
+	got, err := scanDevice(s.pool.QueryRow(ctx, `UPDATE devices
+		SET token_hash = $1, revoked_at = NULL, name = $2, grp = $3, crs = $4,
+			token_rotated_at = greatest($5::bigint, coalesce(token_rotated_at, 0) + 1)
+		WHERE id = $6 AND revoked_at IS NOT NULL RETURNING `+deviceColumns,
+		tokenHash, d.Name, d.Group, d.CRS, nowMS(), d.ID))
+	if pgCode(err) == codeUniqueViolation {
+		return storage.Device{}, fmt.Errorf("postgres: enrol device %q again: token hash taken: %w", d.ID, storage.ErrExists)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, derr := s.Device(ctx, d.ID); derr == nil {
+			return storage.Device{}, fmt.Errorf("postgres: enrol device %q again: it is active: %w", d.ID, storage.ErrExists)
+		}
+		return storage.Device{}, fmt.Errorf("postgres: enrol device %q again: %w", d.ID, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Device{}, fmt.Errorf("postgres: enrol device %q again: %w", d.ID, classify(err))
+	}
+	return got, nil
+}

@@ -397,3 +397,28 @@ func (s *Store) SetDeviceCRS(ctx context.Context, id, crs string) (storage.Devic
 	}
 	return d, nil
 }
+
+// ReenrollDevice makes a revoked device active again with a new token.
+func (s *Store) ReenrollDevice(ctx context.Context, d storage.Device, tokenHash []byte) (storage.Device, error) {
+	if len(tokenHash) == 0 || !storage.ValidDeviceCRS(d.CRS) {
+		return storage.Device{}, fmt.Errorf("sqlite: enrol device %q again: empty token hash or bad crs: %w", d.ID, storage.ErrInvalid)
+	}
+	got, err := scanDevice(s.wdb.QueryRowContext(ctx, `UPDATE devices
+		SET token_hash = ?, revoked_at = NULL, name = ?, grp = ?, crs = ?,
+			token_rotated_at = max(?, coalesce(token_rotated_at, 0) + 1)
+		WHERE id = ? AND revoked_at IS NOT NULL RETURNING `+deviceColumns,
+		tokenHash, d.Name, d.Group, d.CRS, nowMS(), d.ID))
+	if isConstraint(err) {
+		return storage.Device{}, fmt.Errorf("sqlite: enrol device %q again: token hash taken: %w", d.ID, storage.ErrExists)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, derr := s.Device(ctx, d.ID); derr == nil {
+			return storage.Device{}, fmt.Errorf("sqlite: enrol device %q again: it is active: %w", d.ID, storage.ErrExists)
+		}
+		return storage.Device{}, fmt.Errorf("sqlite: enrol device %q again: %w", d.ID, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Device{}, fmt.Errorf("sqlite: enrol device %q again: %w", d.ID, err)
+	}
+	return got, nil
+}

@@ -8,9 +8,11 @@ import (
 	"github.com/devtrack/devtrack/storage"
 )
 
-// deviceCRSCases cover a device's default coordinate system (Device.CRS).
+// deviceCRSCases cover a device's default coordinate system (Device.CRS)
+// and enrolling a revoked id again.
 var deviceCRSCases = []testCase{
 	{"DeviceCRS", testDeviceCRS},
+	{"ReenrollDevice", testReenrollDevice},
 }
 
 // A device's crs is kept as given at registration, read back by every
@@ -75,5 +77,34 @@ func testDeviceCRS(t *testing.T, st storage.Store) {
 	}
 	if d, err := st.SetDeviceCRS(ctx, "box", "gcj02"); err != nil || d.CRS != "gcj02" || d.RevokedAt == 0 {
 		t.Errorf("SetDeviceCRS(revoked) = %+v, %v", d, err)
+	}
+}
+
+// A revoked device is enrolled again with a new token, name, group and crs:
+// the new token finds it, the old one does not; an active or unknown
+// device is not.
+func testReenrollDevice(t *testing.T, st storage.Store) {
+	ctx := context.Background()
+	if err := st.AddDevice(ctx, storage.Device{ID: "van", Name: "old", Group: "g1", CreatedAt: t0}, token("van-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReenrollDevice(ctx, storage.Device{ID: "van"}, token("van-2")); !errors.Is(err, storage.ErrExists) {
+		t.Errorf("ReenrollDevice(active): err = %v, want ErrExists", err)
+	}
+	if _, err := st.ReenrollDevice(ctx, storage.Device{ID: "nobody"}, token("x")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("ReenrollDevice(unknown): err = %v, want ErrNotFound", err)
+	}
+	if err := st.RevokeDevice(ctx, "van"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := st.ReenrollDevice(ctx, storage.Device{ID: "van", Name: "new", Group: "g2", CRS: "gcj02"}, token("van-2"))
+	if err != nil || d.RevokedAt != 0 || d.Name != "new" || d.Group != "g2" || d.CRS != "gcj02" || d.CreatedAt != t0 || d.TokenRotatedAt == 0 {
+		t.Fatalf("ReenrollDevice(revoked) = %+v, %v", d, err)
+	}
+	if got, err := st.DeviceByTokenHash(ctx, token("van-2")); err != nil || got.ID != "van" {
+		t.Errorf("new token: %+v, %v", got, err)
+	}
+	if _, err := st.DeviceByTokenHash(ctx, token("van-1")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("old token after re-enrolment: err = %v, want ErrNotFound", err)
 	}
 }
