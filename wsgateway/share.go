@@ -213,6 +213,7 @@ type shareMessage struct {
 	ExpiresAt        time.Time `json:"expires_at"`
 	Tiles            string    `json:"tiles"`
 	TilesAttribution string    `json:"tiles_attribution"`
+	TilesCRS         string    `json:"tiles_crs"`
 }
 
 // shareAccept passes the live messages a share socket may carry.
@@ -286,7 +287,7 @@ func (g *Gateway) serveShare(w http.ResponseWriter, r *http.Request) {
 		<-watched
 	}()
 	v.send(shareMessage{Type: "share", Device: d.ID, Name: d.Name, ExpiresAt: time.UnixMilli(sh.ExpiresAt).UTC(),
-		Tiles: g.cfg.Tiles, TilesAttribution: g.cfg.TilesAttribution})
+		Tiles: g.cfg.Tiles, TilesAttribution: g.cfg.TilesAttribution, TilesCRS: g.cfg.TilesCRS})
 	// Join before reading the snapshot, as viewer.subscribe does.
 	g.hub.add(v, []string{d.ID})
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

@@ -198,8 +198,8 @@ func TestShareSocketShowsOneDeviceUntilRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := readShare(t, ws, 5*time.Second)
-	if err != nil || m.Type != "share" || m.Device != "a1" {
-		t.Fatalf("first message: %+v, %v; want the share of a1", m, err)
+	if err != nil || m.Type != "share" || m.Device != "a1" || !strings.Contains(m.Raw, `"tiles_crs":"wgs84"`) {
+		t.Fatalf("first message: %+v, %v; want the share of a1 with the tiles' crs", m, err)
 	}
 	m, err = readShare(t, ws, 5*time.Second)
 	if err != nil || m.Type != "snapshot" || !strings.Contains(m.Raw, `"device":"a1"`) || strings.Contains(m.Raw, "a2") {

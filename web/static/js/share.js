@@ -5,20 +5,23 @@
 // A close with 4010 means the link expired or was revoked; so does a socket
 // that never opens (the handshake answers 401 or 410, which a browser
 // cannot read).
+import { createMap } from './basemap.js';
 import { $, setText } from './dom.js';
 import { fmtDateTime } from './format.js';
 
 const closeShareEnded = 4010;
 const secret = decodeURIComponent(location.pathname.replace(/^\/s\//, '').replace(/\/$/, ''));
 
-const map = L.map('share-map', { zoomControl: true, attributionControl: true, worldCopyJump: true }).setView([20, 0], 2);
+// The map is made when the share message names the tiles (and their crs):
+// createMap draws WGS-84 positions where those tiles show them, and the
+// embedded basemap when they cannot be reached, as on the operators' map.
+let map = null;
 const dot = document.createElement('div');
 dot.className = 'share-marker offline';
 const marker = L.marker([0, 0], {
   icon: L.divIcon({ html: dot, className: 'share-marker-icon', iconSize: [18, 18], iconAnchor: [9, 9] }),
   keyboard: false, interactive: false,
 });
-let tiles = null;
 let placed = false;
 let online = false;
 let ended = false;
@@ -49,7 +52,7 @@ function setOnline(on) {
 
 // place moves the marker to a location's WGS-84 position.
 function place(loc, ts) {
-  if (!loc || typeof loc.lat !== 'number' || typeof loc.lng !== 'number') return;
+  if (!map || !loc || typeof loc.lat !== 'number' || typeof loc.lng !== 'number') return;
   marker.setLatLng([loc.lat, loc.lng]);
   if (!placed) {
     marker.addTo(map);
@@ -72,8 +75,8 @@ function onMessage(m) {
       document.title = `${m.name || m.device} · live location`;
       expiresAt = new Date(m.expires_at);
       setText($('share-expires'), `Link valid until ${fmtDateTime(expiresAt.getTime())}`);
-      if (m.tiles && !tiles) {
-        tiles = L.tileLayer(m.tiles, { maxZoom: 19, attribution: m.tiles_attribution || '' }).addTo(map);
+      if (!map) {
+        map = createMap($('share-map'), { tiles: m.tiles, tiles_crs: m.tiles_crs, tiles_attribution: m.tiles_attribution });
       }
       break;
     case 'snapshot':
