@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -85,6 +86,11 @@ func runDemo(cmd *cobra.Command, g *globals, dc demoConfig) error {
 	}
 	defer log.Sync() //nolint:errcheck
 	out := cmd.OutOrStdout()
+
+	// Writes to a closed output pipe (devtrack demo | head -5) fail with
+	// EPIPE instead of killing the demo with SIGPIPE before it removes its
+	// temp dir; the demo runs on without its output.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	dir, err := os.MkdirTemp("", "devtrack-demo-")
 	if err != nil {
@@ -249,8 +255,16 @@ func seedDemo(ctx context.Context, s storage.Store, n int) (demoSeed, error) {
 		{storage.User{Name: "admin", Role: storage.RoleAdmin, CreatedAt: now}, seed.token},
 		{storage.User{Name: demoGroups[0].name, Role: storage.RoleOperator, Groups: []string{demoGroups[0].name}, CreatedAt: now}, token.New(token.UserPrefix)},
 	}
+	// A store of an earlier demo run keeps its archive: its users are made
+	// again with this run's password and tokens, its devices get new tokens.
 	for _, u := range users {
-		if _, err := s.AddUser(ctx, u.u, token.Hash(u.tok), pw); err != nil {
+		_, err := s.AddUser(ctx, u.u, token.Hash(u.tok), pw)
+		if errors.Is(err, storage.ErrExists) {
+			if err = s.DeleteUser(ctx, u.u.Name); err == nil {
+				_, err = s.AddUser(ctx, u.u, token.Hash(u.tok), pw)
+			}
+		}
+		if err != nil {
 			return seed, fmt.Errorf("demo user %s: %w", u.u.Name, err)
 		}
 	}
@@ -258,12 +272,25 @@ func seedDemo(ctx context.Context, s storage.Store, n int) (demoSeed, error) {
 		gr := demoGroups[i%len(demoGroups)]
 		d := demoDevice{id: fmt.Sprintf("courier-%03d", i+1), token: token.New(token.DevicePrefix), center: gr.center}
 		dev := storage.Device{ID: d.id, Name: fmt.Sprintf("Courier %d (%s)", i+1, gr.name), Group: gr.name, CreatedAt: now}
-		if err := s.AddDevice(ctx, dev, token.Hash(d.token)); err != nil {
+		if err := addDemoDevice(ctx, s, dev, token.Hash(d.token)); err != nil {
 			return seed, fmt.Errorf("demo device %s: %w", d.id, err)
 		}
 		seed.devices = append(seed.devices, d)
 	}
 	return seed, nil
+}
+
+// addDemoDevice registers dev, or gives it the new token if an earlier run
+// registered it (enrolling it again if it was revoked since).
+func addDemoDevice(ctx context.Context, s storage.Store, dev storage.Device, tokenHash []byte) error {
+	err := s.AddDevice(ctx, dev, tokenHash)
+	if !errors.Is(err, storage.ErrExists) {
+		return err
+	}
+	if _, err = s.RotateDeviceToken(ctx, dev.ID, tokenHash); errors.Is(err, storage.ErrRevoked) {
+		_, err = s.ReenrollDevice(ctx, dev, tokenHash)
+	}
+	return err
 }
 
 // readablePassword is 12 random letters and digits without look-alikes.

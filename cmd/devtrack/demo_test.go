@@ -23,7 +23,11 @@ type demoRun struct {
 	*proc
 	fields map[string]string // url, user, password, token, store, redis, ...
 	out    *strings.Builder
+	stdout io.ReadCloser // the read end of the demo's output pipe
 }
+
+// closeOutput closes the reader of the demo's output, as `| head` does.
+func (d *demoRun) closeOutput() error { return d.stdout.Close() }
 
 // startDemo runs devtrack demo with env and waits for its credentials.
 func startDemo(t *testing.T, env []string, args ...string) *demoRun {
@@ -39,7 +43,7 @@ func startDemo(t *testing.T, env []string, args ...string) *demoRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &demoRun{proc: &proc{cmd: cmd, done: make(chan struct{})}, fields: map[string]string{}, out: &strings.Builder{}}
+	d := &demoRun{proc: &proc{cmd: cmd, done: make(chan struct{})}, fields: map[string]string{}, out: &strings.Builder{}, stdout: stdout}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -231,4 +235,35 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// The demo runs again on the store of an earlier run (new credentials, the
+// archive kept), and removes its temp dir even when its output pipe was
+// closed (devtrack demo | head).
+func TestDemoAgainAndWithAClosedPipe(t *testing.T) {
+	tmp := t.TempDir()
+	env := append(os.Environ(), "TMPDIR="+tmp)
+	db := "sqlite://" + filepath.Join(t.TempDir(), "demo.db")
+	first := startDemo(t, env, "--devices", "3", "--store", db)
+	if code := first.interrupt(t); code != 0 {
+		t.Fatalf("first demo: exit %d", code)
+	}
+	again := startDemo(t, env, "--devices", "3", "--store", db)
+	if again.fields["token"] == first.fields["token"] || again.fields["token"] == "" {
+		t.Errorf("second run's token %q, want a new one", again.fields["token"])
+	}
+	checkDemo(t, again, 3)
+
+	// Close the reader of the demo's output, as head does, then stop it:
+	// its last lines go nowhere, and it still cleans up.
+	if err := again.closeOutput(); err != nil {
+		t.Fatal(err)
+	}
+	if code := again.interrupt(t); code != 0 {
+		t.Fatalf("demo with a closed pipe: exit %d after Ctrl-C, want 0", code)
+	}
+	left, _ := filepath.Glob(filepath.Join(tmp, "devtrack-demo-*"))
+	if len(left) != 0 {
+		t.Errorf("temp dirs left behind: %v", left)
+	}
 }
