@@ -43,7 +43,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				enc := json.NewEncoder(out)
 				if format == "table" {
-					fmt.Fprintln(tw, "TIME\tDEVICE\tLEVEL\tMESSAGE")
+					fmt.Fprintln(tw, "TIME\tDEVICE\tLEVEL\tMESSAGE\tFIELDS")
 				}
 				printed := 0
 				for printed < limit {
@@ -58,8 +58,8 @@ func newLogsCmd(g *globals) *cobra.Command {
 								return err
 							}
 						} else {
-							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", time.UnixMilli(it.TS).UTC().Format("2006-01-02 15:04:05.000"),
-								safe(it.Device), it.Level, safe(it.Message))
+							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", time.UnixMilli(it.TS).UTC().Format("2006-01-02 15:04:05.000"),
+								safe(it.Device), it.Level, safe(it.Message), safe(string(it.Fields)))
 						}
 					}
 					printed += len(items)
