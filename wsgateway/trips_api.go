@@ -135,7 +135,7 @@ func (g *Gateway) report(w http.ResponseWriter, r *http.Request, u storage.User)
 	if last.Before(first) {
 		return badRequest("from is after to")
 	}
-	if last.Sub(first) > maxReportDays*24*time.Hour {
+	if first.AddDate(0, 0, maxReportDays-1).Before(last) {
 		return badRequest("at most " + strconv.Itoa(maxReportDays) + " days in one report")
 	}
 	fromMS, toMS := first.UnixMilli(), last.AddDate(0, 0, 1).UnixMilli()-1

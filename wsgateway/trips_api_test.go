@@ -344,6 +344,7 @@ func TestTripsReportAndExportVisibility(t *testing.T) {
 		{"bad day", admin, "/api/v1/devices/b1/report?day=30.11.2026", 400, `"bad_request"`},
 		{"bad tz", admin, "/api/v1/devices/b1/report?tz=Mars/Olympus", 400, `"bad_request"`},
 		{"days reversed", admin, "/api/v1/devices/b1/report?from=2026-11-30&to=2026-11-01", 400, `"bad_request"`},
+		{"92 days", admin, "/api/v1/devices/b1/report?from=2026-09-01&to=2026-12-01", 200, `"day":"2026-12-01"`},
 		{"too many days", admin, "/api/v1/devices/b1/report?from=2026-01-01&to=2026-11-30", 400, `"bad_request"`},
 		{"default format is gpx", admin, "/api/v1/devices/b1/locations/export", 200, "<trkpt "},
 	} {

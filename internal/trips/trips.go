@@ -294,9 +294,8 @@ func Summarize(r Result, fromMS, toMS int64, loc *time.Location) []Day {
 	}
 	days := []Day{}
 	index := map[string]int{}
-	dayStart := func(ms int64) time.Time {
-		t := time.UnixMilli(ms).In(loc)
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	dayStart := func(ms int64, plusDays int) time.Time {
+		return dayStart(time.UnixMilli(ms).In(loc), plusDays)
 	}
 	at := func(ms int64) *Day {
 		key := time.UnixMilli(ms).In(loc).Format(time.DateOnly)
@@ -309,19 +308,24 @@ func Summarize(r Result, fromMS, toMS int64, loc *time.Location) []Day {
 	if fromMS > toMS {
 		return days
 	}
-	for d := dayStart(fromMS); d.UnixMilli() <= toMS; d = d.AddDate(0, 0, 1) {
+	for d := dayStart(fromMS, 0); d.UnixMilli() <= toMS; {
 		index[d.Format(time.DateOnly)] = len(days)
 		days = append(days, Day{Day: d.Format(time.DateOnly)})
-		if len(days) > 3660 {
-			break // ten years: a caller's bug, not a report
+		next := dayStart(d.UnixMilli(), 1)
+		if len(days) > 3660 || !next.After(d) {
+			break // ten years is a caller's bug; a day that does not advance, ours
 		}
+		d = next
 	}
 	// spread calls add(day, part, ms of part) for the pieces of [a, b] in
 	// each day.
 	spread := func(a, b int64, add func(d *Day, frac, ms float64)) {
 		total := float64(b - a)
 		for a < b {
-			end := min(b, dayStart(a).AddDate(0, 0, 1).UnixMilli())
+			end := min(b, dayStart(a, 1).UnixMilli())
+			if end <= a {
+				end = b // cannot happen (dayStart is after a); never loop on it
+			}
 			if d := at(a); d != nil {
 				add(d, float64(end-a)/total, float64(end-a))
 			}
@@ -352,4 +356,21 @@ func Summarize(r Result, fromMS, toMS int64, loc *time.Location) []Day {
 		spread(s.StartTS, s.EndTS, func(d *Day, _, ms float64) { d.StoppedS += ms / 1000 })
 	}
 	return days
+}
+
+// dayStart is the first instant of the date of t plus days, in t's location:
+// midnight, or where a zone skips midnight (a DST change at 00:00, as in
+// Santiago), the end of the skipped hour. time.Date may then answer an
+// instant of the day before (it is "correct in one of the two zones"), so
+// that case moves to the end of its zone period, the transition.
+func dayStart(t time.Time, days int) time.Time {
+	y, m, d := t.Date()
+	s := time.Date(y, m, d+days, 0, 0, 0, 0, t.Location())
+	want := time.Date(y, m, d+days, 12, 0, 0, 0, t.Location()).Format(time.DateOnly)
+	if s.Format(time.DateOnly) != want {
+		if _, end := s.ZoneBounds(); !end.IsZero() {
+			s = end
+		}
+	}
+	return s
 }

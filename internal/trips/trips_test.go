@@ -182,6 +182,26 @@ func TestSummarizeSplitsAtMidnight(t *testing.T) {
 	within(t, "moving after", days[1].MovingS, 50, 0.01)
 }
 
+// In a zone that skips midnight (Santiago, 2026-09-06: 00:00 -> 01:00),
+// that day begins at 01:00 and still holds its own distance.
+func TestSummarizeWhereMidnightIsSkipped(t *testing.T) {
+	loc, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 9, 5, 23, 59, 10, 0, loc)
+	d := newDrive(t, start)
+	d.jitterM = 0
+	d.record()
+	d.move(1000, 0, 10) // 100 s: 50 s on the 5th, 50 s on the 6th
+	days := Summarize(Derive(d.points, Config{}), start.UnixMilli(), d.ts, loc)
+	if len(days) != 2 || days[0].Day != "2026-09-05" || days[1].Day != "2026-09-06" {
+		t.Fatalf("summary = %+v", days)
+	}
+	within(t, "on the 5th", days[0].DistanceM, 500, 1)
+	within(t, "on the 6th", days[1].DistanceM, 500, 1)
+}
+
 func TestDeriveDropsBadPoints(t *testing.T) {
 	res := Derive([]Point{
 		{TS: 0, Lat: math.NaN(), Lng: 0}, {TS: 1, Lat: 91, Lng: 0}, {TS: 2, Lat: 0, Lng: 0, Accuracy: 5000},
@@ -195,6 +215,11 @@ func TestDeriveDropsBadPoints(t *testing.T) {
 // trips in time order, not overlapping, long enough, with finite non-negative
 // numbers; the daily sums match the trips.
 func FuzzDerive(f *testing.F) {
+	// Santiago skips or repeats an hour around midnight at its DST changes.
+	santiago, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add([]byte{0, 10, 0, 0, 0, 10, 5, 5, 0, 10, 200, 0})
 	f.Add(make([]byte, 60))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -248,12 +273,14 @@ func FuzzDerive(f *testing.F) {
 		for _, p := range pts {
 			lo, hi = min(lo, p.TS), max(hi, p.TS)
 		}
-		var sum float64
-		for _, d := range Summarize(res, lo, hi, time.UTC) {
-			sum += d.DistanceM
-		}
-		if math.Abs(sum-dist) > 1e-6*max(1, dist) {
-			t.Fatalf("days sum to %f m, trips to %f m", sum, dist)
+		for _, loc := range []*time.Location{time.UTC, santiago} {
+			var sum float64
+			for _, d := range Summarize(res, lo, hi, loc) {
+				sum += d.DistanceM
+			}
+			if math.Abs(sum-dist) > 1e-6*max(1, dist) {
+				t.Fatalf("days in %s sum to %f m, trips to %f m", loc, sum, dist)
+			}
 		}
 	})
 }
