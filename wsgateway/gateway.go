@@ -31,6 +31,8 @@ type Queue interface {
 	Stats(ctx context.Context) (redisq.Stats, error)
 	DeadLetters(ctx context.Context, offset, limit int) ([]redisq.DeadLetter, error)
 	RequeueDead(ctx context.Context, n int) (int, error)
+	RequeueDeadLetter(ctx context.Context, id string) (bool, error)
+	DeleteDeadLetter(ctx context.Context, id string) (bool, error)
 }
 
 // Presence is the part of Redis that says which gateway holds which device.
@@ -619,6 +621,8 @@ func (g *Gateway) routes() {
 	g.shareRoutes(m) // share links: their API, /s/{secret} and /ws/share
 	m.HandleFunc("GET /api/v1/queue/dead", g.api(adminOnly(g.listDead)))
 	m.HandleFunc("POST /api/v1/queue/dead/requeue", g.api(adminOnly(g.requeueDead)))
+	m.HandleFunc("POST /api/v1/queue/dead/{id}/requeue", g.api(adminOnly(g.requeueDeadLetter)))
+	m.HandleFunc("DELETE /api/v1/queue/dead/{id}", g.api(adminOnly(g.deleteDeadLetter)))
 	m.Handle("GET /", web.NewHandler(web.Options{FrameAncestors: g.cfg.CORSOrigins}))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -1,6 +1,7 @@
 package wsgateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -66,6 +67,41 @@ func (g *Gateway) requeueDead(w http.ResponseWriter, r *http.Request, u storage.
 	}
 	g.log.Info("dead letters requeued", zap.String("user", u.Name), zap.Int("count", moved))
 	writeJSON(w, http.StatusOK, map[string]int{"requeued": moved})
+	return nil
+}
+
+// requeueDeadLetter puts one dead letter back on the ingest list:
+// POST /api/v1/queue/dead/{id}/requeue (id from the list).
+func (g *Gateway) requeueDeadLetter(w http.ResponseWriter, r *http.Request, u storage.User) error {
+	return g.deadLetter(w, r, u, "requeued", g.queue.RequeueDeadLetter)
+}
+
+// deleteDeadLetter drops one dead letter: DELETE /api/v1/queue/dead/{id}.
+func (g *Gateway) deleteDeadLetter(w http.ResponseWriter, r *http.Request, u storage.User) error {
+	return g.deadLetter(w, r, u, "deleted", g.queue.DeleteDeadLetter)
+}
+
+// deadLetter does one letter's action: 404 when the letter is not there
+// (any more: another admin got to it first).
+func (g *Gateway) deadLetter(w http.ResponseWriter, r *http.Request, u storage.User, done string,
+	act func(ctx context.Context, id string) (bool, error)) error {
+	id := r.PathValue("id")
+	if len(id) != 40 {
+		return badRequest("a dead letter id is the 40 hex digits of its id in the list")
+	}
+	found, err := act(r.Context(), id)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !found {
+		return notFound("no dead letter " + id + " (already handled?)")
+	}
+	g.log.Info("dead letter "+done, zap.String("user", u.Name), zap.String("id", id))
+	if done == "deleted" {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"requeued": 1})
 	return nil
 }
 

@@ -36,6 +36,7 @@ var (
 	scriptDone      = script("done")
 	scriptDead      = script("dead")
 	scriptRequeue   = script("requeue")
+	scriptDeadOne   = script("dead_one")
 	scriptLinkSet   = script("link_set")
 	scriptLinkDel   = script("link_del")
 	scriptHsetNewer = script("hset_newer")

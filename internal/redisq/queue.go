@@ -2,9 +2,12 @@ package redisq
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -164,6 +167,9 @@ func (c *Client) Done(ctx context.Context, worker string, items, attemptKeys []s
 
 // DeadLetter is an entry of the dead-letter list.
 type DeadLetter struct {
+	// ID names this letter for RequeueDeadLetter and DeleteDeadLetter: the
+	// SHA-1 of its entry on the list (set by DeadLetters).
+	ID       string `json:"id"`
 	Item     string `json:"item"`
 	Key      string `json:"key"`
 	Error    string `json:"error"`
@@ -319,9 +325,34 @@ func (c *Client) DeadLetters(ctx context.Context, offset, limit int) ([]DeadLett
 		if err := json.Unmarshal([]byte(r), &d); err != nil {
 			d = DeadLetter{Item: r, Error: "undecodable dead-letter entry"}
 		}
+		sum := sha1.Sum([]byte(r))
+		d.ID = hex.EncodeToString(sum[:])
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// RequeueDeadLetter puts the one dead letter id (DeadLetter.ID) back on the
+// ingest list with a fresh attempt count; false if it is not there (any
+// more).
+func (c *Client) RequeueDeadLetter(ctx context.Context, id string) (bool, error) {
+	return c.deadOne(ctx, id, "requeue")
+}
+
+// DeleteDeadLetter drops the one dead letter id for good; false if it is
+// not there (any more).
+func (c *Client) DeleteDeadLetter(ctx context.Context, id string) (bool, error) {
+	return c.deadOne(ctx, id, "delete")
+}
+
+func (c *Client) deadOne(ctx context.Context, id, action string) (bool, error) {
+	n, err := scriptDeadOne.Exec(ctx, c.rdb,
+		[]string{c.keys.Dead(), c.keys.Queue(), c.keys.Attempts()},
+		[]string{strings.ToLower(id), action}).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("queue %s dead letter %s: %w", action, id, err)
+	}
+	return n == 1, nil
 }
 
 // RequeueDead moves up to n dead letters (n <= 0: all of them), oldest

@@ -1,7 +1,7 @@
 // The queue page (#/queue) as an admin: items the worker refused (pushed
 // onto the ingest list by the Go test) show as dead letters with their error
 // and the item as text; "Requeue all" puts them back through the worker,
-// which refuses them again. An operator has no queue page and no access to
+// which refuses them again; one letter can be deleted, or requeued alone. An operator has no queue page and no access to
 // the dead letters.
 'use strict';
 const h = require('./helpers');
@@ -44,6 +44,7 @@ async function deadOf(what, bad, since) {
 h.run(async ({ page, acceptConfirm }) => {
   const bad = cfg.badItems;
   const N = bad.length;
+  const deletedItems = [];
 
   // The worker has refused every pushed item: they are the dead letters.
   const first = await deadOf(`the ${N} pushed items dead`, bad, 0);
@@ -102,6 +103,30 @@ h.run(async ({ page, acceptConfirm }) => {
   h.log(`requeued ${N}: all dead again`);
   await h.screenshot(page, 'requeued', { fullPage: true });
 
+  // One letter: "Delete" on the first row drops it alone, confirmed;
+  // "Requeue" on another puts it alone back through the worker.
+  const asked = acceptConfirm(/^Delete this dead letter/);
+  await page.locator('#dead-body tr.dead-row').nth(0).locator('.dead-delete-one').click();
+  await asked;
+  const left = await h.waitFor(`${N - 1} dead letters after one delete`, async () => {
+    const { items } = await h.api('/api/v1/queue/dead');
+    return items.length === N - 1 && items;
+  }, { timeout: 10000, interval: 200 });
+  const deleted = bad.filter((b) => !left.some((d) => d.item === b));
+  deletedItems.push(...deleted);
+  assert.equal(deleted.length, 1, `one item deleted, got ${deleted}`);
+  await h.waitFor(`${N - 1} rows`, async () => (await deadRows(page)).length === N - 1);
+  const requeueOneAt = Date.now();
+  await page.locator('#dead-body tr.dead-row').nth(0).locator('.dead-requeue-one').click();
+  await h.waitFor('#dead-status after one requeue', async () => (await page.textContent('#dead-status')) === 'Requeued 1 item.');
+  const remaining = bad.filter((b) => b !== deleted[0]);
+  await h.waitFor(`the requeued letter dead again, ${N - 1} in all`, async () => {
+    const { items } = await h.api('/api/v1/queue/dead');
+    return items.length === N - 1 && remaining.every((b) => items.some((d) => d.item === b)) &&
+      items.filter((d) => d.failed_at >= requeueOneAt).length === 1;
+  }, { timeout: 30000, interval: 200 });
+  h.log(`one deleted (${deleted[0]}), one requeued and dead again`);
+
   // An operator: no queue link, #/queue goes to the map, and the dead
   // letters are refused.
   await page.click('#logout');
@@ -122,7 +147,7 @@ h.run(async ({ page, acceptConfirm }) => {
   const text = await page.locator('body').innerText();
   for (const d of again.values()) assert.ok(!text.includes(d.error), `an operator's page shows ${d.error}`);
   // The refused requeue moved nothing.
-  await deadOf(`still ${N} dead`, bad, requeuedAt);
+  await deadOf(`still ${N - 1} dead`, bad.filter((b) => !deletedItems.includes(b)), requeuedAt);
 });
 
 // fmtOf is how the page shows a Unix ms time: local "YYYY-MM-DD HH:MM:SS",

@@ -1,5 +1,6 @@
 // The queue page (#/queue, admins): ingest counters refreshed every 2 s
-// while shown, the dead letters, and "Requeue all".
+// while shown, the dead letters (each can be requeued or deleted), and
+// "Requeue all".
 
 import { api, errorText } from './api.js';
 import { $, el, setText, showAlert } from './dom.js';
@@ -84,7 +85,30 @@ function deadRow(d) {
     el('td', { class: 'dead-item' },
       el('details', {},
         el('summary', { text: truncate(item, ITEM_PREVIEW) }),
-        el('pre', { text: pretty(item) }))));
+        el('pre', { text: pretty(item) }))),
+    el('td', { class: 'dead-actions' },
+      el('button', { type: 'button', class: 'btn btn-small dead-requeue-one', text: 'Requeue',
+        onclick: () => oneLetter(d.id, 'requeue') }),
+      el('button', { type: 'button', class: 'btn btn-small btn-danger dead-delete-one', text: 'Delete',
+        onclick: () => oneLetter(d.id, 'delete') })));
+}
+
+/** oneLetter requeues or deletes one dead letter. */
+async function oneLetter(id, action) {
+  if (action === 'delete' && !confirm('Delete this dead letter for good? Its item is not stored.')) return;
+  try {
+    if (action === 'requeue') {
+      await api(`/api/v1/queue/dead/${encodeURIComponent(id)}/requeue`, { method: 'POST', body: {} });
+      setDeadStatus('ok', 'Requeued 1 item.');
+    } else {
+      await api(`/api/v1/queue/dead/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      setDeadStatus('ok', 'Deleted 1 dead letter.');
+    }
+  } catch (err) {
+    setDeadStatus('error', errorText(err));
+  }
+  loadStats();
+  loadDead();
 }
 
 /** pretty indents a JSON item, or returns it as it is. */
