@@ -93,9 +93,9 @@ export class Track {
     const trips = (data.trips || []).map((t) => ({ ...t, kind: 'trip' }));
     const stops = (data.stops || []).map((s) => ({ ...s, kind: 'stop' }));
     const rows = [...trips, ...stops].sort((a, b) => a.start_ts - b.start_ts || (a.kind === 'stop' ? 1 : -1));
-    const km = trips.reduce((sum, t) => sum + t.distance_m, 0);
+    const metres = trips.reduce((sum, t) => sum + t.distance_m, 0);
     const moving = trips.reduce((sum, t) => sum + t.duration_s, 0);
-    setText(this.tripsSummary, `${plural(trips.length, 'trip')} · ${fmtDistance(km)} · ${fmtDuration(moving)} moving · ${plural(stops.length, 'stop')}`);
+    setText(this.tripsSummary, `${plural(trips.length, 'trip')} · ${fmtDistance(metres)} · ${fmtDuration(moving)} moving · ${plural(stops.length, 'stop')}`);
     this.tripsBody.replaceChildren(...rows.map((r) => el('tr', {
       class: `trip-row trip-${r.kind}`,
       dataset: { start: String(r.start_ts) },
