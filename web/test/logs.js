@@ -1,5 +1,6 @@
-// Log search finds a message by a word in it; the matches page through
-// #logs-older; both exports hold every match.
+// Log search finds a message by a word in it, and lives in the URL (a
+// reload or the link keeps it); the matches page through #logs-older; both
+// exports hold every match.
 'use strict';
 const h = require('./helpers');
 const { assert, cfg } = h;
@@ -46,6 +47,30 @@ h.run(async ({ page }) => {
   assert.equal(row.device, device);
   assert.equal(row.level, 'warn');
   await h.screenshot(page, 'search');
+
+  // The search lives in the URL: a reload, or the link opened afresh,
+  // shows the same search and its match.
+  await page.selectOption('#logs-level', 'warn');
+  await page.click('#logs-search');
+  await h.waitFor('the search in the URL', async () => {
+    const hash = await page.evaluate(() => location.hash);
+    const p = new URLSearchParams(hash.replace(/^#\/logs\?/, ''));
+    return hash.startsWith('#/logs?') && p.get('q') === cfg.needle && p.get('level') === 'warn';
+  });
+  const link = page.url();
+  await page.reload();
+  await h.waitFor('the search after a reload', async () => {
+    const rows = await rowsOf(page);
+    return (await page.inputValue('#logs-q')) === cfg.needle && (await page.inputValue('#logs-level')) === 'warn' &&
+      rows.length === 1 && rows[0].message.includes(cfg.needle);
+  });
+  await page.goto(cfg.base + '/');
+  await page.goto(link);
+  await h.waitFor('the search from its link', async () => {
+    const rows = await rowsOf(page);
+    return (await page.inputValue('#logs-q')) === cfg.needle && rows.length === 1;
+  });
+  await page.selectOption('#logs-level', '');
 
   // The n matches span more than one page; #logs-older walks through them all.
   await search(page, cfg.word);

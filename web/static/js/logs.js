@@ -3,7 +3,7 @@
 
 import { api, errorText, queryString } from './api.js';
 import { $, setText, showAlert } from './dom.js';
-import { fmtNumber, fromLocalInput, parseTime } from './format.js';
+import { fmtNumber, fromLocalInput, parseTime, toLocalInput } from './format.js';
 import { live } from './live.js';
 import { fromLive, logRow } from './logrow.js';
 
@@ -35,19 +35,37 @@ export function initLogsPage() {
   live.on('log', onLiveLog);
 }
 
-/** showLogsPage applies #/logs?device=...&level=... filters, or keeps the last view. */
+/**
+ * showLogsPage applies the filters of #/logs?device=&level=&q=&from=&to=
+ * (from and to in RFC 3339), or keeps the last view. Every search writes its
+ * filters there, so a reload or a shared link shows the same search.
+ */
 export function showLogsPage(route) {
   visible = true;
   const p = route.params;
-  const fromURL = ['device', 'level', 'q'].some((k) => p.has(k));
+  const fromURL = ['device', 'level', 'q', 'from', 'to'].some((k) => p.has(k));
   if (fromURL) {
     $('logs-device').value = p.get('device') || '';
     $('logs-level').value = p.get('level') || '';
     $('logs-q').value = p.get('q') || '';
-    $('logs-from').value = '';
-    $('logs-to').value = '';
+    $('logs-from').value = inputOf(p.get('from'));
+    $('logs-to').value = inputOf(p.get('to'));
   }
   if (fromURL || !filters) search();
+  else writeURL(queryString(filters));
+}
+
+/** writeURL puts the applied filters (a query string) in the page's URL. */
+function writeURL(qs) {
+  if (!visible || !location.hash.startsWith('#/logs')) return;
+  // replaceState fires no hashchange: the router does not search again.
+  history.replaceState(null, '', qs ? `#/logs?${qs}` : '#/logs');
+}
+
+/** inputOf is the datetime-local value of an RFC 3339 time ("" if none). */
+function inputOf(v) {
+  const ms = parseTime(v || '');
+  return ms ? toLocalInput(new Date(ms)) : '';
 }
 
 export function hideLogsPage() {
@@ -84,6 +102,7 @@ function search() {
   cursor = '';
   previous = [];
   const qs = queryString(f);
+  writeURL(qs);
   $('logs-export-jsonl').href = `/api/v1/logs/export?${queryString({ format: 'jsonl' })}${qs ? `&${qs}` : ''}`;
   $('logs-export-csv').href = `/api/v1/logs/export?${queryString({ format: 'csv' })}${qs ? `&${qs}` : ''}`;
   load();
