@@ -11,12 +11,10 @@ import (
 	"github.com/devtrack/devtrack/storage/sqlite"
 )
 
-// device add --crs and device set-crs store a device's default crs, in any
-// case of its name; a crs that is none is a usage error that stores nothing.
-func TestDeviceCRSCommands(t *testing.T) {
-	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "devtrack.db")
-	run := func(args ...string) (string, error) {
+// cliOn returns a runner of devtrack commands, in this process, on the
+// SQLite store db: their output and error.
+func cliOn(ctx context.Context, db string) func(args ...string) (string, error) {
+	return func(args ...string) (string, error) {
 		root := newRootCmd()
 		var out bytes.Buffer
 		root.SetOut(&out)
@@ -25,6 +23,14 @@ func TestDeviceCRSCommands(t *testing.T) {
 		err := root.ExecuteContext(ctx)
 		return out.String(), err
 	}
+}
+
+// device add --crs and device set-crs store a device's default crs, in any
+// case of its name; a crs that is none is a usage error that stores nothing.
+func TestDeviceCRSCommands(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "devtrack.db")
+	run := cliOn(ctx, db)
 	if out, err := run("migrate"); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
@@ -68,15 +74,7 @@ func TestDeviceCRSCommands(t *testing.T) {
 func TestDeviceAddAgainAndOperatorGroups(t *testing.T) {
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "devtrack.db")
-	run := func(args ...string) (string, error) {
-		root := newRootCmd()
-		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs(append(args, "--store", "sqlite://"+db))
-		err := root.ExecuteContext(ctx)
-		return out.String(), err
-	}
+	run := cliOn(ctx, db)
 	if out, err := run("migrate"); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
