@@ -86,16 +86,11 @@ func runBridge(cmd *cobra.Command, g *globals, f bridgeFlags) error {
 	}
 	defer log.Sync() //nolint:errcheck
 	ctx := cmd.Context()
-	store, err := g.openStore(ctx, log)
+	store, rdb, closeBoth, err := g.openStoreAndRedis(ctx, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	rdb, err := g.openRedis(ctx)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	defer closeBoth()
 	b, err := bridge.New(bridge.Config{Mapping: m, ID: f.id, Prefetch: f.prefetch, Registerer: prometheus.DefaultRegisterer}, rdb, store, log)
 	if err != nil {
 		return usageError{err}

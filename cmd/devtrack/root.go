@@ -158,3 +158,19 @@ func redactDSN(dsn string) string {
 	}
 	return u.Redacted()
 }
+
+// openStoreAndRedis opens the store, then Redis, as the long-running roles
+// (gateway, worker, bridge) need both; closeBoth closes Redis, then the
+// store.
+func (g *globals) openStoreAndRedis(ctx context.Context, log *zap.Logger) (storage.Store, *redisq.Client, func(), error) {
+	store, err := g.openStore(ctx, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rdb, err := g.openRedis(ctx)
+	if err != nil {
+		store.Close()
+		return nil, nil, nil, err
+	}
+	return store, rdb, func() { rdb.Close(); store.Close() }, nil
+}

@@ -46,16 +46,11 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			if err := legacy.apply(&cfg.Legacy); err != nil {
 				return err
 			}
-			store, err := g.openStore(ctx, log)
+			store, rdb, closeBoth, err := g.openStoreAndRedis(ctx, log)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
-			rdb, err := g.openRedis(ctx)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
+			defer closeBoth()
 			cfg.StoreHealth = storeOutageCheck(rdb)
 			gw, err := wsgateway.New(cfg, rdb, rdb, store, log)
 			if err != nil {
@@ -136,16 +131,11 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			store, err := g.openStore(ctx, log)
+			store, rdb, closeBoth, err := g.openStoreAndRedis(ctx, log)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
-			rdb, err := g.openRedis(ctx)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
+			defer closeBoth()
 			// Items of devices that are not registered (pushed by a
 			// backend) go to the dead letters.
 			cfg.Devices = store
