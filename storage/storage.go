@@ -275,6 +275,9 @@ type Store interface {
 	RevokeUser(ctx context.Context, name string, tokenHash []byte) (User, error)
 	// DeleteUser removes the user and its groups; ErrNotFound if unknown.
 	DeleteUser(ctx context.Context, name string) error
+	// AccountAdmin: edit users, set passwords, rename, move, enrol and
+	// delete devices (admin.go).
+	AccountAdmin
 
 	// CreateShare stores a share link of an active device with the hash of
 	// its secret; CreatedAt defaults to now. ErrNotFound for an unknown

@@ -72,6 +72,10 @@ func (s *Store) AddDevice(ctx context.Context, d storage.Device, tokenHash []byt
 	if err != nil {
 		return fmt.Errorf("postgres: add device %q: %w", d.ID, classify(err))
 	}
+	// A deleted id registered again is no longer reported as revoked.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM deleted_devices WHERE id = $1`, d.ID); err != nil {
+		return fmt.Errorf("postgres: add device %q: forget its tombstone: %w", d.ID, classify(err))
+	}
 	return nil
 }
 
@@ -161,9 +165,11 @@ func (s *Store) RevokeDevice(ctx context.Context, id string) error {
 	return nil
 }
 
-// RevokedSince lists the ids of devices revoked at or after sinceMS, ordered by id.
+// RevokedSince lists the ids of devices revoked, or deleted (their
+// tombstones, DeleteDevice), at or after sinceMS, ordered by id.
 func (s *Store) RevokedSince(ctx context.Context, sinceMS int64) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM devices WHERE revoked_at >= $1 ORDER BY id`, sinceMS)
+	rows, err := s.pool.Query(ctx, `SELECT id FROM devices WHERE revoked_at >= $1
+		UNION SELECT id FROM deleted_devices WHERE deleted_at >= $1 ORDER BY id`, sinceMS)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: revoked since: %w", classify(err))
 	}

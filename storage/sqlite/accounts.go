@@ -63,6 +63,10 @@ func (s *Store) AddDevice(ctx context.Context, d storage.Device, tokenHash []byt
 	if err != nil {
 		return fmt.Errorf("sqlite: add device %q: %w", d.ID, err)
 	}
+	// A deleted id registered again is no longer reported as revoked.
+	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM deleted_devices WHERE id = ?`, d.ID); err != nil {
+		return fmt.Errorf("sqlite: add device %q: forget its tombstone: %w", d.ID, err)
+	}
 	return nil
 }
 
@@ -139,10 +143,12 @@ func (s *Store) RevokeDevice(ctx context.Context, id string) error {
 	return nil
 }
 
-// RevokedSince lists the ids of devices revoked at or after sinceMS, ordered by id.
+// RevokedSince lists the ids of devices revoked, or deleted (their
+// tombstones, DeleteDevice), at or after sinceMS, ordered by id.
 func (s *Store) RevokedSince(ctx context.Context, sinceMS int64) ([]string, error) {
 	rows, err := s.rdb.QueryContext(ctx,
-		`SELECT id FROM devices WHERE revoked_at IS NOT NULL AND revoked_at >= ? ORDER BY id`, sinceMS)
+		`SELECT id FROM devices WHERE revoked_at IS NOT NULL AND revoked_at >= ?1
+		UNION SELECT id FROM deleted_devices WHERE deleted_at >= ?1 ORDER BY id`, sinceMS)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: revoked since: %w", err)
 	}
