@@ -311,4 +311,7 @@ type Store interface {
 	// ids (what an export has written and verified) and returns how many it
 	// removed. Ids not stored are ignored.
 	DeleteRecords(ctx context.Context, kind Kind, device string, ids []string) (int64, error)
+
+	// Alerting: geofences, alert rules, webhooks and what they raise (alerts.go).
+	Alerting
 }

@@ -26,7 +26,7 @@ const t0 = int64(1_700_000_000_000)
 // Run runs the suite. open must return a new, empty store for each call and
 // arrange to close it (t.Cleanup); Run migrates it before use.
 func Run(t *testing.T, open func(t *testing.T) storage.Store) {
-	for _, tc := range slices.Concat(baseCases, validateCases, searchCases, idempotencyCases, retentionCases, legacyCases, deviceCRSCases, shareCases, adminCases) {
+	for _, tc := range slices.Concat(baseCases, validateCases, searchCases, idempotencyCases, retentionCases, legacyCases, deviceCRSCases, shareCases, adminCases, alertCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
 			if err := st.Migrate(context.Background()); err != nil {
