@@ -48,7 +48,7 @@ type Presence interface {
 	DeviceStatesOf(ctx context.Context, devices []string) (map[string]redisq.DeviceState, error)
 	PublishGateway(ctx context.Context, gateway string, payload []byte) error
 	ReceiveGateway(ctx context.Context, gateway string, fn func([]byte))
-	ReceiveLive(ctx context.Context, device string, fn func([]byte), resubscribed func())
+	ReceiveLive(ctx context.Context, device string, fn func([]byte), subscribed func(first bool))
 	Link(ctx context.Context, device string) (string, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
 	Ping(ctx context.Context) error

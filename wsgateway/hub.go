@@ -27,6 +27,9 @@ type hub struct {
 type deviceSub struct {
 	viewers map[*viewer]struct{}
 	cancel  context.CancelFunc
+	// subscribed is closed once Redis first confirms the subscription:
+	// from then on nothing published on the device's channel is missed.
+	subscribed chan struct{}
 }
 
 func newHub(g *Gateway) *hub {
@@ -53,22 +56,47 @@ func (h *hub) closeAll(code int, reason string) {
 	}
 }
 
-func (h *hub) add(v *viewer, devices []string) {
+// add joins the viewer to the devices' subscriptions, making those that do
+// not exist yet. It returns what tells when each is confirmed by Redis
+// (awaitSubscribed): a snapshot read before that could miss a message
+// published in between.
+func (h *hub) add(v *viewer, devices []string) []<-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var pending []<-chan struct{}
 	for _, d := range devices {
 		s := h.subs[d]
 		if s == nil {
 			ctx, cancel := context.WithCancel(h.g.bg)
-			if !h.g.goBG(func() { h.receive(ctx, d) }) {
+			s = &deviceSub{viewers: map[*viewer]struct{}{}, cancel: cancel, subscribed: make(chan struct{})}
+			if !h.g.goBG(func() { h.receive(ctx, d, s.subscribed) }) {
 				cancel()
-				return // shutting down: the viewer is being closed
+				return pending // shutting down: the viewer is being closed
 			}
-			s = &deviceSub{viewers: map[*viewer]struct{}{}, cancel: cancel}
 			h.subs[d] = s
 		}
 		s.viewers[v] = struct{}{}
+		select {
+		case <-s.subscribed:
+		default:
+			pending = append(pending, s.subscribed)
+		}
 	}
+	return pending
+}
+
+// awaitSubscribed waits until every subscription of pending is confirmed, or
+// ctx ends (Redis unreachable: the snapshot is sent anyway, and the
+// subscription delivers from whenever it is made).
+func awaitSubscribed(ctx context.Context, pending []<-chan struct{}) bool {
+	for _, ch := range pending {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 func (h *hub) remove(v *viewer, devices []string) {
@@ -101,15 +129,23 @@ func (h *hub) removeLocked(v *viewer, device string) {
 	}
 }
 
-// receive holds the device's subscription until ctx ends. After a lost
-// connection the subscription is renewed and viewers get a fresh snapshot
-// of the device, since Redis drops what is published in between.
-func (h *hub) receive(ctx context.Context, device string) {
+// receive holds the device's subscription until ctx ends, closing
+// subscribed at its first confirmation. After a lost connection the
+// subscription is renewed and viewers get a fresh snapshot of the device,
+// since Redis drops what is published in between; it is read once the new
+// subscription is confirmed, off the Redis reader that confirms it.
+func (h *hub) receive(ctx context.Context, device string, subscribed chan struct{}) {
 	h.g.presence.ReceiveLive(ctx, device, func(msg []byte) {
 		h.fanout(device, msg)
-	}, func() {
-		snap, _ := json.Marshal(map[string]any{"type": "snapshot", "devices": h.g.snapshot(ctx, []string{device})})
-		h.fanout(device, snap)
+	}, func(first bool) {
+		if first {
+			close(subscribed)
+			return
+		}
+		h.g.goBG(func() {
+			snap, _ := json.Marshal(map[string]any{"type": "snapshot", "devices": h.g.snapshot(ctx, []string{device})})
+			h.fanout(device, snap)
+		})
 	})
 }
 

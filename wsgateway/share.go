@@ -288,9 +288,10 @@ func (g *Gateway) serveShare(w http.ResponseWriter, r *http.Request) {
 	}()
 	v.send(shareMessage{Type: "share", Device: d.ID, Name: d.Name, ExpiresAt: time.UnixMilli(sh.ExpiresAt).UTC(),
 		Tiles: g.cfg.Tiles, TilesAttribution: g.cfg.TilesAttribution, TilesCRS: g.cfg.TilesCRS})
-	// Join before reading the snapshot, as viewer.subscribe does.
-	g.hub.add(v, []string{d.ID})
+	// Join and wait for the subscription before reading the snapshot, as
+	// viewer.subscribe does.
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	awaitSubscribed(ctx, g.hub.add(v, []string{d.ID}))
 	v.send(map[string]any{"type": "snapshot", "devices": g.snapshot(ctx, []string{d.ID})})
 	cancel()
 	shareReadLoop(v)

@@ -323,9 +323,12 @@ func (v *viewer) subscribe(req viewerRequest) {
 	for _, id := range added {
 		v.subs[id] = struct{}{}
 	}
-	// Join before reading the snapshot: a message between the two arrives
-	// twice at worst, never not at all.
-	v.g.hub.add(v, added)
+	// Join, and wait for Redis to confirm the subscriptions, before reading
+	// the snapshot: a message between the two arrives twice at worst, never
+	// not at all.
+	if !awaitSubscribed(ctx, v.g.hub.add(v, added)) {
+		v.g.log.Warn("live subscribe: subscription not confirmed in time; snapshot sent anyway", zap.String("user", v.user.Name))
+	}
 	v.send(map[string]any{"type": "snapshot", "devices": v.g.snapshot(ctx, allowed)})
 }
 

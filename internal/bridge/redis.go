@@ -11,7 +11,7 @@ import (
 // Subscriber receives the messages of a Redis channel (redisq.Client).
 // fn runs on the connection's reader and must not block on Redis.
 type Subscriber interface {
-	ReceiveChannel(ctx context.Context, channel string, fn func([]byte), resubscribed func())
+	ReceiveChannel(ctx context.Context, channel string, fn func([]byte), subscribed func(first bool))
 }
 
 // drainTimeout bounds the pushes of buffered messages after shutdown.
@@ -47,8 +47,10 @@ func (b *Bridge) RunChannel(ctx context.Context, sub Subscriber, channel string)
 				b.m.messages.WithLabelValues("dropped").Inc()
 				b.log.Warn("bridge buffer full: message dropped", zap.String("channel", channel), zap.Int("buffer", b.cfg.Buffer))
 			}
-		}, func() {
-			b.log.Warn("bridge resubscribed: messages published meanwhile are lost", zap.String("channel", channel))
+		}, func(first bool) {
+			if !first {
+				b.log.Warn("bridge resubscribed: messages published meanwhile are lost", zap.String("channel", channel))
+			}
 		})
 	})
 	defer recv.Wait()

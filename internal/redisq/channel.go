@@ -9,14 +9,15 @@ import (
 // ReceiveChannel calls fn for every message published on channel, a name
 // given as is (not under the prefix: it belongs to another producer, such as
 // a backend that PUBLISHes positions), until ctx ends, resubscribing after
-// connection losses. resubscribed, if not nil, is called each time the
-// subscription is made again: what was published meanwhile is lost.
+// connection losses. subscribed, if not nil, is called at each confirmation
+// of the subscription, as for ReceiveLive: first is false after a lost
+// connection, when what was published meanwhile is lost.
 //
 // fn runs on the connection's reader and must not wait for Redis (a Push from
 // fn could wait for a reply that this very reader has to read): hand the
 // message to another goroutine.
-func (c *Client) ReceiveChannel(ctx context.Context, channel string, fn func([]byte), resubscribed func()) {
+func (c *Client) ReceiveChannel(ctx context.Context, channel string, fn func([]byte), subscribed func(first bool)) {
 	c.receive(ctx, func() rueidis.Completed {
 		return c.rdb.B().Subscribe().Channel(channel).Build()
-	}, fn, resubscribed)
+	}, fn, subscribed)
 }

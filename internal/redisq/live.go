@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -171,22 +172,31 @@ func (c *Client) ReceiveGateway(ctx context.Context, gateway string, fn func([]b
 }
 
 // ReceiveLive calls fn for every message on a device's live channel until
-// ctx ends. resubscribed, if not nil, is called each time the subscription
-// is made again after a lost connection: what was published meanwhile is lost.
-func (c *Client) ReceiveLive(ctx context.Context, device string, fn func([]byte), resubscribed func()) {
+// ctx ends, resubscribing after connection losses. subscribed, if not nil,
+// is called each time Redis confirms the subscription: first is true the
+// first time, false after a lost connection, when what was published
+// meanwhile is lost. Only from the confirmation on is nothing published on
+// the channel missed; subscribed runs in the client's reader and must not
+// block or call Redis.
+func (c *Client) ReceiveLive(ctx context.Context, device string, fn func([]byte), subscribed func(first bool)) {
 	c.receive(ctx, func() rueidis.Completed {
 		return c.rdb.B().Subscribe().Channel(c.keys.LiveChannel(device)).Build()
-	}, fn, resubscribed)
+	}, fn, subscribed)
 }
 
 // receive runs a subscription until ctx ends. The command is built anew for
 // every attempt: rueidis recycles a command once it has been sent.
-func (c *Client) receive(ctx context.Context, sub func() rueidis.Completed, fn func([]byte), resubscribed func()) {
+func (c *Client) receive(ctx context.Context, sub func() rueidis.Completed, fn func([]byte), subscribed func(first bool)) {
+	if subscribed != nil {
+		var confirmed atomic.Bool
+		ctx = rueidis.WithOnSubscriptionHook(ctx, func(s rueidis.PubSubSubscription) {
+			if s.Kind == "subscribe" {
+				subscribed(!confirmed.Swap(true))
+			}
+		})
+	}
 	backoff := 100 * time.Millisecond
-	for try := 0; ctx.Err() == nil; try++ {
-		if try > 0 && resubscribed != nil {
-			resubscribed()
-		}
+	for ctx.Err() == nil {
 		err := c.rdb.Receive(ctx, sub(), func(m rueidis.PubSubMessage) { fn([]byte(m.Message)) })
 		if ctx.Err() != nil || err == nil {
 			return
