@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/devtrack/devtrack/storage"
 	"go.uber.org/zap"
 )
 
@@ -17,6 +18,10 @@ import (
 //   - live viewers of a user that was revoked, deleted, or deleted and
 //     created again (its userStamp differs from the one at the handshake),
 //     closed with 4001 "credentials revoked";
+//   - live viewers of a user whose role or groups changed since the
+//     handshake (devtrack user edit, PATCH /api/v1/users/{name}), closed
+//     with 4003 "role or groups changed": the client reconnects and sees
+//     what the user may see now (requests read the user at each call);
 //   - device connections opened with a token that has since been replaced
 //     (devtrack device rotate): the device's TokenRotatedAt differs from the
 //     one read at the handshake; closed with closeRevoked;
@@ -65,14 +70,19 @@ func (g *Gateway) checkViewers(ctx context.Context) bool {
 		g.log.Warn("check viewers' credentials: list users", zap.Error(err))
 		return false
 	}
-	stamps := make(map[string]string, len(users))
+	byName := make(map[string]storage.User, len(users))
 	for _, u := range users {
-		stamps[u.Name] = userStamp(u)
+		byName[u.Name] = u
 	}
 	for _, v := range vs {
-		if stamp, ok := stamps[v.user.Name]; !ok || stamp != v.stamp {
+		u, ok := byName[v.user.Name]
+		switch {
+		case !ok || userStamp(u) != v.stamp:
 			g.log.Info("closing live viewer: credentials revoked", zap.String("user", v.user.Name))
 			v.closeWith(errViewerRevoked)
+		case accessChanged(v.user, u):
+			g.log.Info("closing live viewer: role or groups changed", zap.String("user", v.user.Name))
+			v.closeWith(errViewerChanged)
 		}
 	}
 	return true

@@ -3,8 +3,9 @@ package wsgateway
 // Device enrolment for admins: an app's backend registers a device for each
 // new user and hands the token to the app (POST /api/v1/devices), issues a
 // new token when one is lost (POST /api/v1/devices/{id}/token), and sets
-// the device's default crs (PATCH /api/v1/devices/{id}). The CLI's device
-// add and device rotate do the same from a shell.
+// the device's default crs, name and group (PATCH /api/v1/devices/{id}).
+// The CLI's device add, rotate, set-crs, rename and move do the same from a
+// shell.
 //
 // The gateway otherwise only reads the store; these write, through a store
 // that is also a DeviceRegistry (both of devtrack's are). A token replaced
@@ -20,6 +21,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/devtrack/devtrack/internal/protocol"
@@ -29,10 +31,10 @@ import (
 
 // DeviceRegistry is what enrolment writes in the store.
 type DeviceRegistry interface {
-	AddDevice(ctx context.Context, d storage.Device, tokenHash []byte) error
+	EnrolDevice(ctx context.Context, d storage.Device, tokenHash []byte) (storage.Device, bool, error)
 	RotateDeviceToken(ctx context.Context, id string, tokenHash []byte) (storage.Device, error)
-	ReenrollDevice(ctx context.Context, d storage.Device, tokenHash []byte) (storage.Device, error)
 	SetDeviceCRS(ctx context.Context, id, crs string) (storage.Device, error)
+	UpdateDevice(ctx context.Context, id string, ch storage.DeviceChange) (storage.Device, error)
 }
 
 // enrolledDevice is the answer of the enrolment API: the device and, when
@@ -107,14 +109,8 @@ func (g *Gateway) createDevice(w http.ResponseWriter, r *http.Request, _ storage
 	}
 	tok := token.New(token.DevicePrefix)
 	d := storage.Device{ID: req.ID, Name: req.Name, Group: req.Group, CRS: crs, CreatedAt: time.Now().UnixMilli()}
-	err = reg.AddDevice(r.Context(), d, token.Hash(tok))
-	if errors.Is(err, storage.ErrExists) {
-		// A revoked id is enrolled again, with the new token.
-		var again storage.Device
-		if again, err = reg.ReenrollDevice(r.Context(), d, token.Hash(tok)); err == nil {
-			d = again
-		}
-	}
+	// A revoked id is enrolled again, with the new token.
+	d, _, err = reg.EnrolDevice(r.Context(), d, token.Hash(tok))
 	switch {
 	case errors.Is(err, storage.ErrExists):
 		return &httpError{http.StatusConflict, "exists", "device " + strconv.Quote(req.ID) + " already exists"}
@@ -148,25 +144,41 @@ func (g *Gateway) rotateDevice(w http.ResponseWriter, r *http.Request, _ storage
 	return nil
 }
 
-// updateDevice changes what a device may change: its default crs.
+// updateDevice changes what a device may change: its default crs, name
+// and group. A device moved to another group leaves the live sockets here
+// of users who may no longer see it (closed with 4003, they reconnect);
+// on other gateways such a socket keeps it until it reconnects.
 func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, _ storage.User) error {
 	reg, err := g.registry()
 	if err != nil {
 		return err
 	}
-	var req struct{ CRS *string }
-	if err := decodeBody(w, r, &req, `{"crs":...}`); err != nil {
+	var req struct{ CRS, Name, Group *string }
+	const shape = `{"crs":...,"name":...,"group":...} (any of them)`
+	if err := decodeBody(w, r, &req, shape); err != nil {
 		return err
 	}
-	if req.CRS == nil {
-		return badRequest(`body must be {"crs":...}`)
+	if req.CRS == nil && req.Name == nil && req.Group == nil {
+		return badRequest("body must be " + shape)
 	}
-	crs, err := deviceCRS(*req.CRS)
-	if err != nil {
-		return err
+	ch := storage.DeviceChange{Name: req.Name, Group: req.Group}
+	if err := storage.CheckDeviceChange(ch); err != nil {
+		return badRequest(strings.TrimSuffix(err.Error(), ": "+storage.ErrInvalid.Error()))
+	}
+	var crs string
+	if req.CRS != nil {
+		if crs, err = deviceCRS(*req.CRS); err != nil {
+			return err
+		}
 	}
 	id := r.PathValue("id")
-	d, err := reg.SetDeviceCRS(r.Context(), id, crs)
+	var d storage.Device
+	if req.Name != nil || req.Group != nil {
+		d, err = reg.UpdateDevice(r.Context(), id, ch)
+	}
+	if err == nil && req.CRS != nil {
+		d, err = reg.SetDeviceCRS(r.Context(), id, crs)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return notFound("no device " + strconv.Quote(id))
 	}
@@ -174,6 +186,9 @@ func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, _ storage
 		return err
 	}
 	g.tokens.forget(id)
+	if req.Group != nil {
+		g.closeViewersNotSeeing(d)
+	}
 	writeJSON(w, http.StatusOK, enrolled(d, ""))
 	return nil
 }
