@@ -63,6 +63,12 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 	if len(stored) == 0 {
 		return
 	}
+	// Alerts are applied before the batch leaves the processing list, so a
+	// crash before that evaluates it again (alerts.go).
+	notices, ok := w.applyAlerts(ctx, stop, stored)
+	if !ok {
+		return // stopped during a store outage: the batch stays in the processing list
+	}
 	tee := teeValues(w.cfg.TeeList, stored)
 	teeErr := w.teePush(ctx, tee)
 
@@ -75,6 +81,7 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 		live = append(live, redisq.LiveMessage{Device: e.item.Device, Payload: payload,
 			IsLocation: e.loc != nil, TS: e.item.TS, ReceivedAt: e.item.ReceivedAt})
 	}
+	live = append(live, notices...)
 	// Publishing is best effort: the data is stored, and viewers that miss a
 	// message get the device's state in their next snapshot.
 	if err := w.redis(ctx, func(c context.Context) error { return w.queue.PublishLive(c, live) }); err != nil {

@@ -43,6 +43,9 @@ type Queue interface {
 	Release(ctx context.Context, worker string) (int, error)
 	RecoverDead(ctx context.Context) (map[string]int, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
+	// DeviceStates returns the links and last-seen times of every device
+	// (the offline scan, offline.go).
+	DeviceStates(ctx context.Context) (map[string]redisq.DeviceState, error)
 	// Tee LPUSHes values (the first given is the first a BRPOP gets) onto
 	// the list key, as given, and trims it to max entries, in one pipeline.
 	Tee(ctx context.Context, key string, max int, values [][]byte) error
@@ -105,6 +108,25 @@ type Config struct {
 	// most. Default nil: every device is taken as registered (devtrack
 	// worker sets the store).
 	Devices DeviceLookup
+
+	// Alerting (alerts.go, offline.go, webhook.go) runs when the store
+	// implements AlertStore. AlertsPoll is how often geofences and rules are
+	// read again (default 2 s; negative: no alerting). OfflineScan is how
+	// often last-seen times are scanned for offline rules (default 10 s;
+	// negative: none). OfflineMinute is the length of one minute of an
+	// offline rule's OfflineMinutes (default 1 min; tests shorten it).
+	// WebhookPoll is how often the sender looks for due deliveries (default
+	// 1 s; negative: no sender), WebhookTimeout bounds one POST (default
+	// 10 s), WebhookLease is a claim's lease (default 30 s, at least twice
+	// WebhookTimeout), WebhookGiveUp the age of an alert past which a
+	// failed delivery is abandoned (default 24 h).
+	AlertsPoll     time.Duration
+	OfflineScan    time.Duration
+	OfflineMinute  time.Duration
+	WebhookPoll    time.Duration
+	WebhookTimeout time.Duration
+	WebhookLease   time.Duration
+	WebhookGiveUp  time.Duration
 }
 
 // DefaultTeeMax is the default Config.TeeMax.
@@ -144,6 +166,24 @@ func (c *Config) setDefaults() {
 	if c.TeeMax <= 0 {
 		c.TeeMax = DefaultTeeMax
 	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.AlertsPoll, 2 * time.Second}, {&c.OfflineScan, 10 * time.Second}, {&c.OfflineMinute, time.Minute},
+		{&c.WebhookPoll, time.Second}, {&c.WebhookTimeout, 10 * time.Second}, {&c.WebhookGiveUp, 24 * time.Hour},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.OfflineMinute < 0 {
+		c.OfflineMinute = time.Minute
+	}
+	if c.WebhookTimeout < 0 {
+		c.WebhookTimeout = 10 * time.Second
+	}
+	c.WebhookLease = max(c.WebhookLease, 30*time.Second, 2*c.WebhookTimeout)
 }
 
 // Worker drains the ingest list. Create it with New and call Run.
@@ -156,6 +196,8 @@ type Worker struct {
 	health storeHealth
 	// devices caches device lookups (Config.Devices); nil without them.
 	devices *devicecache.Cache
+	// alerts is nil without alerting (alerts.go).
+	alerts *alerting
 	// fullAt is when a take last handed over a full batch (Unix ns): the
 	// list had a backlog then (Busy).
 	fullAt atomic.Int64
@@ -189,6 +231,7 @@ func New(cfg Config, q Queue, s BatchStore, log *zap.Logger) (*Worker, error) {
 		w.devices = devicecache.New(cfg.Devices, devicecache.Config{
 			Size: deviceCacheSize, Known: deviceKnownTTL, Unknown: deviceUnknownTTL, Timeout: cfg.StoreTimeout})
 	}
+	w.alerts = newAlerting(s, w.devices, cfg)
 	return w, nil
 }
 
@@ -245,6 +288,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer beats.Done()
 		w.heartbeat(beatCtx)
 	}()
+
+	// Alerting's loops stop with ctx and are waited for before Run
+	// returns (and the store closes).
+	stopAlerting := w.startAlerting(ctx, work)
+	defer stopAlerting()
 
 	// A previous process with this id may have left items in flight: each
 	// counts an attempt, in case it is what made that process crash.

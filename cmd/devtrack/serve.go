@@ -181,6 +181,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	f.IntVar(&ret.Chunk, "retain-chunk", 1000, "most records one retention step deletes (SQLite: one short transaction)")
 	f.Float64Var(&ret.Share, "retain-share", 0.1, "part of the time (0-1] a retention run spends deleting; it pauses the rest, so the drain keeps its pace")
 	f.DurationVar(&ret.LockTTL, "retain-lock-ttl", 30*time.Second, "lease of the retention lock, renewed every third of it; a worker killed while it purges frees the lock after at most this long")
+	addAlertFlags(f, &cfg)
 	return cmd
 }
 

@@ -22,11 +22,14 @@ type LiveMessage struct {
 	IsLocation bool
 	TS         int64 // device time, Unix ms
 	ReceivedAt int64 // gateway time, Unix ms
+	// Notice marks a message that is only published (a geofence event,
+	// an alert): it moves neither the last position nor last-seen.
+	Notice bool
 }
 
 // PublishLive publishes the messages on their devices' live channels and
 // records each device's last position and last-seen time, never moving
-// either backwards.
+// either backwards (notices move neither).
 func (c *Client) PublishLive(ctx context.Context, msgs []LiveMessage) error {
 	if len(msgs) == 0 {
 		return nil
@@ -40,6 +43,9 @@ func (c *Client) PublishLive(ctx context.Context, msgs []LiveMessage) error {
 	seen := map[string]int64{}
 	for _, m := range msgs {
 		cmds = append(cmds, c.rdb.B().Publish().Channel(c.keys.LiveChannel(m.Device)).Message(rueidis.BinaryString(m.Payload)).Build())
+		if m.Notice {
+			continue
+		}
 		if l, ok := last[m.Device]; m.IsLocation && (!ok || m.TS >= l.t) {
 			last[m.Device] = latest{m.TS, m.Payload}
 		}

@@ -187,8 +187,19 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, nowMS, lease
 	if limit <= 0 {
 		return nil, nil
 	}
+	// Every worker polls: a read first, so that an empty outbox costs no
+	// write lock.
+	var one int
+	err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM deliveries WHERE due_at IS NOT NULL AND due_at <= ? AND lease_until <= ? LIMIT 1`,
+		nowMS, nowMS).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", classify(err))
+	}
 	var out []storage.Delivery
-	_, err := s.write(ctx, func(tx *sql.Tx) (int64, error) {
+	_, err = s.write(ctx, func(tx *sql.Tx) (int64, error) {
 		out = nil
 		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET lease_until = ?, leased_by = ?
 			WHERE id IN (SELECT id FROM deliveries WHERE due_at IS NOT NULL AND due_at <= ? AND lease_until <= ?
