@@ -82,7 +82,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 }
 
 func newDeviceCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "device", Short: "Register, list and revoke devices"}
+	cmd := &cobra.Command{Use: "device", Short: "Register, list, change, revoke and delete devices"}
 	var group, name, crs string
 	var legacyKey bool
 	add := &cobra.Command{
@@ -104,18 +104,16 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			return g.withStore(cmd, func(ctx context.Context, s storage.Store) error {
 				tok := token.New(token.DevicePrefix)
 				d := storage.Device{ID: id, Name: name, Group: group, CRS: deviceCRS, CreatedAt: time.Now().UnixMilli()}
+				// A revoked id is enrolled again, with the new token.
+				_, again, err := s.EnrolDevice(ctx, d, token.Hash(tok))
+				if errors.Is(err, storage.ErrExists) {
+					return fmt.Errorf("device %q already exists (revoke it first to enrol it again)", id)
+				}
+				if err != nil {
+					return fmt.Errorf("add device: %w", err)
+				}
 				verb := "added"
-				if err := s.AddDevice(ctx, d, token.Hash(tok)); err != nil {
-					if !errors.Is(err, storage.ErrExists) {
-						return fmt.Errorf("add device: %w", err)
-					}
-					// A revoked id is enrolled again, with the new token.
-					if _, rerr := s.ReenrollDevice(ctx, d, token.Hash(tok)); rerr != nil {
-						if errors.Is(rerr, storage.ErrExists) {
-							return fmt.Errorf("device %q already exists (revoke it first to enrol it again)", id)
-						}
-						return fmt.Errorf("enrol revoked device again: %w", rerr)
-					}
+				if again {
 					verb = "enrolled again"
 				}
 				var key string
@@ -200,7 +198,8 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, revoke, rotate, newDeviceLegacyKeyCmd(g), newDeviceSetCRSCmd(g))
+	cmd.AddCommand(add, list, revoke, rotate, newDeviceLegacyKeyCmd(g), newDeviceSetCRSCmd(g),
+		newDeviceRenameCmd(g), newDeviceMoveCmd(g), newDeviceDeleteCmd(g))
 	return cmd
 }
 
@@ -316,7 +315,7 @@ func newUserCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, revoke, del)
+	cmd.AddCommand(add, list, newUserEditCmd(g), newUserPasswdCmd(g), revoke, del)
 	return cmd
 }
 

@@ -280,15 +280,13 @@ func seedDemo(ctx context.Context, s storage.Store, n int) (demoSeed, error) {
 	return seed, nil
 }
 
-// addDemoDevice registers dev, or gives it the new token if an earlier run
-// registered it (enrolling it again if it was revoked since).
+// addDemoDevice registers dev (enrolling it again if an earlier run
+// registered it and it was revoked since), or gives it the new token if it
+// is still active from an earlier run.
 func addDemoDevice(ctx context.Context, s storage.Store, dev storage.Device, tokenHash []byte) error {
-	err := s.AddDevice(ctx, dev, tokenHash)
-	if !errors.Is(err, storage.ErrExists) {
-		return err
-	}
-	if _, err = s.RotateDeviceToken(ctx, dev.ID, tokenHash); errors.Is(err, storage.ErrRevoked) {
-		_, err = s.ReenrollDevice(ctx, dev, tokenHash)
+	_, _, err := s.EnrolDevice(ctx, dev, tokenHash)
+	if errors.Is(err, storage.ErrExists) {
+		_, err = s.RotateDeviceToken(ctx, dev.ID, tokenHash)
 	}
 	return err
 }
