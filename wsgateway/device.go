@@ -217,6 +217,8 @@ func (c *deviceConn) readLoop() {
 		return c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
 	})
 	max := int64(g.cfg.Limits.MaxFrameBytes)
+	idle := c.startIdleCloser() // device_idle.go
+	defer idle.stop()
 	for {
 		_, r, err := c.ws.NextReader()
 		if err != nil {
@@ -226,6 +228,7 @@ func (c *deviceConn) readLoop() {
 			return
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
+		idle.reset(g.cfg.DeviceIdleTimeout)
 		data, err := io.ReadAll(io.LimitReader(r, max+1))
 		if err != nil {
 			return

@@ -124,6 +124,9 @@ type Config struct {
 	// PongWait is disconnected. Defaults 25 s and 60 s.
 	PingPeriod time.Duration
 	PongWait   time.Duration
+	// DeviceIdleTimeout closes a device WebSocket that sent no frame (pongs
+	// do not count) for this long, with 4002 (device_idle.go). 0: never.
+	DeviceIdleTimeout time.Duration
 	// WriteWait bounds one write to a device. Default 10 s.
 	WriteWait time.Duration
 	// HeartbeatTTL is the life of the gateway's heartbeat key; it beats every
