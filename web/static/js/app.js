@@ -9,6 +9,7 @@ import { initMapPage, showMapPage, hideMapPage, resetMapPage } from './map.js';
 import { initDevicePage, showDevicePage, hideDevicePage, resetDevicePage } from './device.js';
 import { initLogsPage, showLogsPage, hideLogsPage, resetLogsPage } from './logs.js';
 import { initQueuePage, showQueuePage, hideQueuePage, resetQueuePage } from './queue.js';
+import { initAdminPage, showAdminPage, hideAdminPage, resetAdminPage } from './admin.js';
 import { startDevices, stopDevices } from './store.js';
 
 const pages = {
@@ -16,6 +17,7 @@ const pages = {
   device: { el: 'page-device', nav: 'nav-map', title: 'Device', show: showDevicePage, hide: hideDevicePage, reset: resetDevicePage },
   logs: { el: 'page-logs', nav: 'nav-logs', title: 'Logs', show: showLogsPage, hide: hideLogsPage, reset: resetLogsPage },
   queue: { el: 'page-queue', nav: 'nav-queue', title: 'Queue', show: showQueuePage, hide: hideQueuePage, reset: resetQueuePage },
+  admin: { el: 'page-admin', nav: 'nav-admin', title: 'Admin', show: showAdminPage, hide: hideAdminPage, reset: resetAdminPage },
 };
 
 let user = null; // /api/v1/me while logged in
@@ -43,7 +45,7 @@ function parseRoute() {
 function route() {
   if (!user) return;
   let r = parseRoute();
-  if (r.page === 'queue' && user.role !== 'admin') r = { page: 'map', params: new URLSearchParams() };
+  if ((r.page === 'queue' || r.page === 'admin') && user.role !== 'admin') r = { page: 'map', params: new URLSearchParams() };
   if (!location.hash.startsWith(`#/${r.page}`)) {
     history.replaceState(null, '', '#/map');
   }
@@ -54,7 +56,7 @@ function route() {
   current = r.page;
   const page = pages[r.page];
   $(page.el).hidden = false;
-  for (const id of ['nav-map', 'nav-logs', 'nav-queue']) {
+  for (const id of ['nav-map', 'nav-logs', 'nav-queue', 'nav-admin']) {
     $(id).classList.toggle('active', id === page.nav);
     if (id === page.nav) $(id).setAttribute('aria-current', 'page');
     else $(id).removeAttribute('aria-current');
@@ -74,6 +76,7 @@ async function enterApp() {
   showAlert($('app-error'), '');
   setText($('whoami'), `${user.name} · ${user.role}`);
   $('nav-queue').hidden = user.role !== 'admin';
+  $('nav-admin').hidden = user.role !== 'admin';
   for (const id of ['nav', 'session-bar']) $(id).hidden = false;
   route();
   try {
@@ -118,10 +121,20 @@ async function start() {
   initDevicePage();
   initLogsPage();
   initQueuePage();
+  initAdminPage();
   $('logout').addEventListener('click', logout);
   window.addEventListener('hashchange', route);
   onUnauthorized(() => {
     if (user) leaveApp('Your session has ended; please log in again.');
+  });
+  // The gateway closes the live socket with 4001 when the user's token was
+  // replaced or the user deleted (their session has ended too: /me says so
+  // and the login form comes back), and with 4003 when their role or groups
+  // changed: the page starts again with what they may see now.
+  live.on('close', ({ code }) => {
+    if (!user) return;
+    if (code === 4001) api('/api/v1/me').catch(() => {});
+    else if (code === 4003) location.reload();
   });
   try {
     await enterApp();

@@ -93,12 +93,12 @@ class LiveClient {
       this.emit('open', {});
     };
     ws.onmessage = (ev) => this.dispatch(ev.data);
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return; // replaced or stopped
       this.ws = null;
       if (!this.running) return;
       if (openedAt && Date.now() - openedAt >= STABLE_MS) this.attempt = 0;
-      this.emit('close', {});
+      this.emit('close', { code: ev.code });
       // A handshake refused outright may mean the session has ended; /me
       // tells, and a 401 there takes the app back to the login form.
       if (!openedAt) api('/api/v1/me').catch(() => {});
