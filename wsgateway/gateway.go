@@ -623,7 +623,6 @@ func (g *Gateway) routes() {
 	m.HandleFunc("GET /api/v1/queue", g.api(g.queueStats))
 	g.shareRoutes(m) // share links: their API, /s/{secret} and /ws/share
 	g.userRoutes(m)  // the admin API of users, and revoke and delete of devices
-	g.userRoutes(m)  // the admin API of users, and revoke and delete of devices
 	g.alertRoutes(m) // geofences, alert rules, webhooks, alerts and geofence events
 	m.HandleFunc("GET /api/v1/queue/dead", g.api(adminOnly(g.listDead)))
 	m.HandleFunc("POST /api/v1/queue/dead/requeue", g.api(adminOnly(g.requeueDead)))
