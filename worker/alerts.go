@@ -71,6 +71,29 @@ type alerting struct {
 	// offlineSeen: see offline.go. Only the offline loop touches it.
 	offlineSeen map[offlineKey]bool
 	scanned     bool
+	// Each loop warns at the first of a run of failures and tells when it
+	// works again, rather than logging every second through an outage.
+	reloadFails, scanFails, claimFails failures
+}
+
+// failures is a loop's run of failures.
+type failures struct{ n int }
+
+// failed records err (nil: a success) and reports whether it was one,
+// logging the first failure of a run and the end of it.
+func (f *failures) failed(log *zap.Logger, what string, err error) bool {
+	if err == nil {
+		if f.n > 0 {
+			log.Info(what+" works again", zap.Int("failures", f.n))
+		}
+		f.n = 0
+		return false
+	}
+	if f.n == 0 {
+		log.Warn(what+" failed; retrying quietly until it works", zap.Error(err))
+	}
+	f.n++
+	return true
 }
 
 // ruleSet is one reading of the geofences and rules, by group.
@@ -194,10 +217,12 @@ func (w *Worker) reloadLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		c, cancel := context.WithTimeout(ctx, w.cfg.StoreTimeout)
-		if err := w.alerts.reload(c); err != nil && ctx.Err() == nil {
-			w.log.Warn("reload geofences and alert rules", zap.Error(err))
-		}
+		err := w.alerts.reload(c)
 		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		w.alerts.reloadFails.failed(w.log, "reload geofences and alert rules", err)
 	}
 }
 
@@ -389,6 +414,7 @@ type GeofenceMessage struct {
 	Lng      float64 `json:"lng"`
 }
 
+// AlertMessage: see GeofenceMessage.
 type AlertMessage struct {
 	Type    string `json:"type"` // "alert"
 	Device  string `json:"device"`

@@ -39,10 +39,10 @@ func (w *Worker) offlineLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		msgs, err := w.scanOffline(ctx, time.Now())
-		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Warn("offline scan", zap.Error(err))
-			}
+		if ctx.Err() != nil {
+			return
+		}
+		if w.alerts.scanFails.failed(w.log, "offline scan", err) {
 			continue
 		}
 		if err := w.redis(ctx, func(c context.Context) error { return w.queue.PublishLive(c, msgs) }); err != nil {
@@ -82,8 +82,8 @@ func (w *Worker) scanOffline(ctx context.Context, now time.Time) ([]redisq.LiveM
 			return nil, fmt.Errorf("group of device %q: %w", device, err)
 		}
 		gr := rs.groups[dev.Group]
-		if gr == nil {
-			continue
+		if gr == nil || dev.RevokedAt != 0 {
+			continue // a revoked device is silent for good: no alert
 		}
 		for _, r := range gr.offline {
 			k := offlineKey{device, r.ID}

@@ -68,10 +68,7 @@ func (w *Worker) sendDue(ctx context.Context, client *http.Client) {
 		c, cancel := context.WithTimeout(ctx, w.cfg.StoreTimeout)
 		ds, err := w.alerts.store.ClaimDeliveries(c, w.cfg.ID, time.Now().UnixMilli(), w.cfg.WebhookLease.Milliseconds(), webhookClaim)
 		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Warn("claim webhook deliveries", zap.Error(err))
-			}
+		if ctx.Err() != nil || w.alerts.claimFails.failed(w.log, "claim webhook deliveries", err) {
 			return
 		}
 		var wg sync.WaitGroup
