@@ -399,11 +399,15 @@ func TestBrowser(t *testing.T) {
 		testDevice{"logger", "Log Writer"},
 		testDevice{"xss", `<img src=x onerror=alert(1)>`},
 		testDevice{"tracker", "Track Player"},
+		testDevice{"plain", ""}, // unnamed: shown by its id, once
 	)
 
 	// Log in as admin; the map shows the whole fleet (standalone markers
 	// plus cluster counts); a location sent over HTTP ingest moves the
-	// device's marker on screen within a second.
+	// device's marker on screen within a second. The search and the status
+	// and group filters narrow the list, the markers and the counters; names
+	// show on markers from zoom 15; the unnamed device shows its id once;
+	// the follow bar fits a 390 px screen.
 	t.Run("MapShowsFleetAndLiveMoves", func(t *testing.T) {
 		runNode(t, "map.js", f.config(), nil)
 	})

@@ -3,7 +3,12 @@
 // the command form sends a command to the connected device and shows its
 // answer. Invalid arguments are refused in the page; a command to a device
 // that is not connected shows "offline". The GPX export link downloads the
-// track's points; the trips list matches the API's trips and stops.
+// track's points; the trips list matches the API's trips and stops. The
+// range's date inputs hold "YYYY-MM-DD HH:MM" (24 h) and say what is wrong
+// with anything else; the legend names the track's colours; the speed
+// select changes the playback's pace while it plays. Command results go to
+// a list of their own; the status line says only whether the device is
+// connected and when it was last seen. README screenshot: device.
 'use strict';
 const fs = require('fs');
 const h = require('./helpers');
@@ -73,12 +78,56 @@ async function sendCommand(page, name, args) {
   await page.click('#command-send');
 }
 
-async function commandStatus(page) {
+// commandCard reads the command card: the status line, the error shown
+// for a command not sent, and the results list (newest first).
+async function commandCard(page) {
   return page.evaluate(() => {
-    const s = document.querySelector('#command-status');
-    const text = (sel) => s.querySelector(sel)?.textContent ?? null;
-    return { state: s.dataset.state || '', line: text('.command-line'), result: text('.command-result'), data: text('.command-data') };
+    const err = document.querySelector('#command-error');
+    return {
+      status: document.querySelector('#command-status').textContent,
+      error: err.hidden ? '' : err.textContent,
+      results: [...document.querySelectorAll('#command-results li.command-item')].map((li) => ({
+        id: li.querySelector('.command-id').textContent,
+        state: li.dataset.state,
+        result: li.querySelector('.command-outcome')?.textContent ?? null,
+        data: li.querySelector('.command-data')?.textContent ?? null,
+      })),
+    };
   });
+}
+
+// localInput is how a date input shows ms in the browser's time zone:
+// "YYYY-MM-DD HH:MM", 24 h.
+async function localInput(page, ms) {
+  return page.evaluate((ms) => {
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  }, ms);
+}
+
+// perPoint waits for the slider's next step (a sync point), then measures
+// how many ms each of the next n steps takes while the track plays.
+async function perPoint(page, n) {
+  return page.evaluate((n) => new Promise((resolve, reject) => {
+    const slider = document.querySelector('#track-slider');
+    const start = Number(slider.value);
+    let t0 = 0, v0 = 0;
+    const deadline = performance.now() + 20000;
+    const tick = () => {
+      const v = Number(slider.value);
+      const now = performance.now();
+      if (!t0 && v !== start) {
+        t0 = now;
+        v0 = v;
+      } else if (t0 && v >= v0 + n) {
+        return resolve((now - t0) / (v - v0));
+      }
+      if (now > deadline) return reject(new Error(`slider stuck at ${v}`));
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }), n);
 }
 
 h.run(async ({ page }) => {
@@ -108,6 +157,38 @@ h.run(async ({ page }) => {
   const word = (k) => `${k} point${k === 1 ? '' : 's'}`;
   await h.waitFor(`#track-count "${word(before.length)}" before the seeding`, async () =>
     (await page.textContent('#track-count')) === word(before.length));
+
+  // The range's inputs hold local "YYYY-MM-DD HH:MM" (24 h), like every time
+  // the UI shows: the last hour, to a minute after the page opened.
+  const fromValue = await page.inputValue('#track-from');
+  const toValue = await page.inputValue('#track-to');
+  assert.equal(await page.getAttribute('#track-from', 'type'), 'text', 'a datetime-local input shows the locale\'s 12 h format');
+  assert.match(fromValue, /^\d{4}-\d\d-\d\d \d\d:\d\d$/, '#track-from');
+  assert.ok([await localInput(page, opened - 3600_000), await localInput(page, Date.now() - 3600_000)].includes(fromValue), `#track-from ${fromValue}`);
+  assert.ok([await localInput(page, opened + 60_000), await localInput(page, Date.now() + 60_000)].includes(toValue), `#track-to ${toValue}`);
+  // Anything else is refused with what is wrong, the input marked, and
+  // nothing loaded.
+  for (const [value, want] of [
+    ['12/01/2026 07:40 PM', /^From: write it as YYYY-MM-DD HH:MM, 24 h \(e\.g\. \d{4}-\d\d-\d\d \d\d:\d\d\)\.$/],
+    ['2026-02-30 10:00', /^From: 2026-02 has no day 30\.$/],
+    ['2026-12-01 24:00', /^From: 24:00 is not a time of day/],
+    ['2026-13-01 10:00', /^From: month 13 does not exist\.$/],
+  ]) {
+    await page.fill('#track-from', value);
+    await page.click('#track-load');
+    const shown = await h.waitFor(`error for "${value}"`, async () => {
+      const t = await page.locator('#track-error').isVisible() && await page.textContent('#track-error');
+      return t && want.test(t) && t;
+    });
+    assert.equal(await page.locator('#track-from.invalid').count(), 1, `"${value}" not marked invalid`);
+    assert.equal(await page.locator('#track-to.invalid').count(), 0, '#track-to marked invalid');
+    h.log(`"${value}": ${shown}`);
+  }
+  await page.fill('#track-from', fromValue);
+  await page.click('#track-load');
+  await h.waitFor('the error gone with a valid range', async () => !(await page.locator('#track-error').isVisible()) &&
+    (await page.textContent('#track-count')) === word(before.length));
+  assert.equal(await page.locator('#track-from.invalid').count(), 0, 'valid #track-from still marked invalid');
 
   // Seed n positions a minute apart, the newest when the page opened, each
   // at its own place (a line going north-east) and speed, and wait until
@@ -174,6 +255,49 @@ h.run(async ({ page }) => {
   h.log(`playback marker: ${JSON.stringify(atStart.playhead)} -> ${JSON.stringify(atEnd.playhead)}, ${atStart.time} -> ${atEnd.time}`);
   await h.screenshot(page, 'track-end');
 
+  // The legend names each part of the track in the colour the map draws it.
+  const legend = await page.evaluate(() => {
+    const norm = (c) => {
+      const e = document.createElement('span');
+      e.style.color = c;
+      document.body.append(e);
+      const v = getComputedStyle(e).color;
+      e.remove();
+      return v;
+    };
+    const stroke = (sel) => norm(document.querySelector(`#device-map path.${sel}`).getAttribute('stroke'));
+    const fill = (sel) => norm(document.querySelector(`#device-map path.${sel}`).getAttribute('fill'));
+    const swatch = (kind) => getComputedStyle(document.querySelector(`#track-legend .legend-${kind}`)).backgroundColor;
+    const box = document.querySelector('#track-legend').getBoundingClientRect();
+    return {
+      visible: box.width > 0 && box.height > 0,
+      texts: [...document.querySelectorAll('#track-legend .legend-item')].map((e) => e.textContent),
+      pairs: [[swatch('line'), stroke('dt-track')], [swatch('start'), stroke('dt-track-start')],
+        [swatch('end'), stroke('dt-track-end')], [swatch('playhead'), fill('dt-playhead')]],
+    };
+  });
+  assert.ok(legend.visible, 'no legend shown');
+  assert.deepEqual(legend.texts, ['Track', 'Start (oldest position)', 'End (newest position)', 'Playback position', 'Stop']);
+  for (const [i, [swatch, map]] of legend.pairs.entries()) assert.equal(swatch, map, `legend colour ${legend.texts[i]}`);
+
+  // Playback speed: at 1× the range plays in 60 s (about 2 s a point here);
+  // 10×, chosen while it plays, makes each point about 10 times quicker;
+  // 50× runs to the end.
+  assert.deepEqual(await page.$$eval('#track-speed option', (o) => o.map((e) => e.textContent)), ['1×', '2×', '5×', '10×', '50×']);
+  await page.selectOption('#track-speed', '1');
+  await slider.press('Home');
+  await page.click('#track-play');
+  const slow = await perPoint(page, 1);
+  await page.selectOption('#track-speed', '10');
+  assert.equal(await page.textContent('#track-play'), 'Pause', 'a new speed stopped the playback');
+  const fast = await perPoint(page, 3);
+  h.log(`playback: ${slow.toFixed(0)} ms a point at 1×, ${fast.toFixed(0)} ms at 10×`);
+  assert.ok(slow > 1000 && slow < 4000, `${slow.toFixed(0)} ms a point at 1×, want about 2070`);
+  assert.ok(slow / fast > 5 && slow / fast < 20, `10× is ${(slow / fast).toFixed(1)} times as fast as 1×`);
+  await page.selectOption('#track-speed', '50');
+  await h.waitFor('playback at the end at 50×', async () =>
+    (await page.textContent('#track-play')) === 'Play' && (await slider.inputValue()) === String(track.length - 1), { timeout: 5000 });
+
   // The GPX export link of the range downloads the track's points, oldest
   // first, with their times; the trips and stops list shows what the API
   // derives for the same range.
@@ -206,13 +330,13 @@ h.run(async ({ page }) => {
   // page with a clear error; nothing is sent.
   for (const [args, want] of [['{"n":', /^Arguments are not valid JSON/], ['[1]', /must be a JSON object/]]) {
     await sendCommand(page, 'ping', args);
-    await h.waitFor(`error ${want} for arguments ${args}`, async () => {
-      const s = await commandStatus(page);
-      return s.state === 'error' && want.test(s.line) && s;
-    });
+    await h.waitFor(`error ${want} for arguments ${args}`, async () => want.test((await commandCard(page)).error));
     assert.equal(await page.locator('#command-args.invalid').count(), 1, 'arguments not marked invalid');
   }
   assert.deepEqual(posts, [], 'a command was sent with invalid arguments');
+  const card = await commandCard(page);
+  assert.deepEqual(card.results, [], 'results of commands not sent');
+  assert.match(card.status, /^Connected · last seen \d+ s ago$/, 'status line');
 
   // A valid command: "sent, id c-…", then the device's answer.
   const answered = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/api/v1/devices/${id}/commands`));
@@ -223,28 +347,38 @@ h.run(async ({ page }) => {
   assert.match(cmdId, /^c-/);
   assert.equal(await page.locator('#command-args.invalid').count(), 0, 'valid arguments still marked invalid');
   const done = await h.waitFor('the device\'s answer', async () => {
-    const s = await commandStatus(page);
-    return (s.state === 'ok' || s.state === 'error') && s;
+    const c = await commandCard(page);
+    return c.results.length === 1 && c.results[0].state !== 'pending' && c;
   });
-  assert.deepEqual(done, { state: 'ok', line: `sent, id ${cmdId}`, result: 'ok', data: '{"pong":true,"args":{"n":1}}' }, 'command status');
+  assert.deepEqual(done.results, [{ id: cmdId, state: 'ok', result: 'ok', data: '{"pong":true,"args":{"n":1}}' }], 'command results');
+  assert.equal(done.error, '', 'error shown for a command sent');
+  // The status line stays about the connection: no command, no result.
+  assert.match(done.status, /^Connected · last seen \d+ s ago$/, 'status line after the answer');
   assert.equal(posts.length, 1, `${posts.length} POSTs of a command`);
   // The device itself got exactly this command, with these arguments.
   await h.ask(`device-got ${cmdId}`);
   await h.screenshot(page, 'command');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await h.screenshot(page, 'readme-device');
 
   // A device that is not connected: the page says it is offline.
   await page.goto(`${cfg.base}/#/device/${offline}`);
   await h.waitFor('offline device title', async () => (await page.textContent('#device-title .title-name')) === cfg.names[offline]);
   await page.locator('#device-title .title-state.offline').waitFor({ timeout: 15000 });
-  assert.equal(await page.textContent('#command-status'), '', 'status of the previous device kept');
+  const offCard = await h.waitFor('status line of the offline device', async () => {
+    const c = await commandCard(page);
+    return /^Not connected/.test(c.status) && c;
+  });
+  assert.match(offCard.status, /^Not connected · last seen \d+ (s|min) ago; commands need a connected device$/);
+  assert.deepEqual(offCard.results, [], 'results of the previous device kept');
   const refused = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/api/v1/devices/${offline}/commands`));
   await sendCommand(page, 'ping', '{"n":1}');
   assert.equal((await refused).status(), 409);
   const off = await h.waitFor('offline error', async () => {
-    const s = await commandStatus(page);
-    return s.state === 'error' && s;
+    const c = await commandCard(page);
+    return c.error && c;
   });
-  assert.match(off.line, /offline/, 'status for an offline device');
-  assert.equal(off.line, 'device is offline');
+  assert.equal(off.error, 'Not sent: the device is offline.');
+  assert.deepEqual(off.results, [], 'a result for a command not sent');
   await h.screenshot(page, 'offline');
 });

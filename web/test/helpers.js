@@ -77,11 +77,13 @@ async function launch() {
   return { context, page, problems, acceptConfirm };
 }
 
-// login opens the UI, fills the login form (found by input type) and waits
+// login opens the UI, fills the login form (the visible form with a
+// password input) and waits
 // until the map page is live.
 async function login(page, name, password) {
   await page.goto(cfg.base + '/');
-  const form = page.locator('form').filter({ has: page.locator('input[type=password]') });
+  // The visible one: other pages (admin) have password forms too.
+  const form = page.locator('form:visible').filter({ has: page.locator('input[type=password]') }).first();
   await form.waitFor({ state: 'visible', timeout: 15000 });
   await form.locator('input:not([type=password]):not([type=hidden]):not([type=submit])').first().fill(name);
   await form.locator('input[type=password]').fill(password);
@@ -96,11 +98,31 @@ async function waitLive(page, timeout = 15000) {
   await page.waitForSelector('#live-status[data-state=live]', { timeout });
 }
 
-// screenshot keeps a PNG in the artifacts dir and prints its path.
+// README_VIEWPORT is the size of the README's screenshots.
+const README_VIEWPORT = { width: 1280, height: 800 };
+
+// screenshot keeps a PNG in the artifacts dir and prints its path. A name
+// starting with "readme-" is a README screenshot (scripts/screenshots copies
+// them to docs/screenshots): it keeps that name with no test prefix, so it
+// is the same file on every run, and it is taken at README_VIEWPORT (the
+// page's size is put back afterwards), with the mouse out of the way.
 async function screenshot(page, name, { fullPage = false } = {}) {
   fs.mkdirSync(cfg.artifacts, { recursive: true });
-  const file = path.join(cfg.artifacts, `${cfg.prefix}-${name}.png`);
+  const readme = name.startsWith('readme-');
+  const file = path.join(cfg.artifacts, readme ? `${name}.png` : `${cfg.prefix}-${name}.png`);
+  if (!readme) {
+    await page.screenshot({ path: file, fullPage });
+    log(`screenshot: ${file}`);
+    return file;
+  }
+  const size = page.viewportSize();
+  const resize = size && (size.width !== README_VIEWPORT.width || size.height !== README_VIEWPORT.height);
+  if (resize) await page.setViewportSize(README_VIEWPORT);
+  await page.mouse.move(README_VIEWPORT.width - 1, README_VIEWPORT.height - 1);
+  // Let a resize, tiles and transitions settle: two frames after the fonts.
+  await page.evaluate(() => document.fonts.ready.then(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))));
   await page.screenshot({ path: file, fullPage });
+  if (resize) await page.setViewportSize(size);
   log(`screenshot: ${file}`);
   return file;
 }

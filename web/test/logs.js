@@ -1,6 +1,7 @@
 // Log search finds a message by a word in it, and lives in the URL (a
 // reload or the link keeps it); the matches page through #logs-older; both
-// exports hold every match.
+// exports hold every match. Dates are "YYYY-MM-DD HH:MM" (24 h) in the
+// form and RFC 3339 in the URL. README screenshot: logs.
 'use strict';
 const h = require('./helpers');
 const { assert, cfg } = h;
@@ -72,6 +73,48 @@ h.run(async ({ page }) => {
   });
   await page.selectOption('#logs-level', '');
 
+  // Dates are typed and shown as "YYYY-MM-DD HH:MM", 24 h, local time (an
+  // afternoon hour, which a 12 h locale format would show as PM), and go to
+  // the URL as RFC 3339; a reload shows them the same.
+  const range = await page.evaluate(() => {
+    const p = (n) => String(n).padStart(2, '0');
+    const fmt = (d) => `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+    const from = new Date();
+    if (from.getHours() < 13 || (from.getHours() === 13 && from.getMinutes() < 5)) from.setDate(from.getDate() - 1);
+    from.setHours(13, 5, 0, 0);
+    const to = new Date(Date.now() + 3600_000);
+    return { from: fmt(from), to: fmt(to), fromISO: from.toISOString(), toISO: new Date(to.getFullYear(), to.getMonth(), to.getDate(), to.getHours(), to.getMinutes()).toISOString() };
+  });
+  assert.equal(await page.getAttribute('#logs-from', 'type'), 'text', 'a datetime-local input shows the locale\'s format');
+  assert.equal(await page.getAttribute('#logs-from', 'placeholder'), 'YYYY-MM-DD HH:MM');
+  await page.fill('#logs-from', range.from);
+  await page.fill('#logs-to', range.to);
+  await page.click('#logs-search');
+  await h.waitFor(`the range ${range.from} to ${range.to} in the URL`, async () => {
+    const p = new URLSearchParams((await page.evaluate(() => location.hash)).replace(/^#\/logs\?/, ''));
+    return p.get('from') === range.fromISO && p.get('to') === range.toISO && p.get('q') === cfg.needle;
+  });
+  await h.waitFor('the needle within the range', async () => (await rowsOf(page)).length === 1);
+  await page.reload();
+  await h.waitFor('the range after a reload', async () =>
+    (await page.inputValue('#logs-from')) === range.from && (await page.inputValue('#logs-to')) === range.to &&
+    (await rowsOf(page)).length === 1);
+  h.log(`range ${range.from} to ${range.to}: kept in the URL and shown the same after a reload`);
+  // Anything else is refused, saying what is wrong; the URL keeps the search.
+  const before = await page.evaluate(() => location.hash);
+  for (const [value, want] of [
+    [range.from.replace(/ 13:05$/, ' 1:05 PM'), /^From: write it as YYYY-MM-DD HH:MM, 24 h \(e\.g\. \d{4}-\d\d-\d\d \d\d:\d\d\)\.$/],
+    [range.from.replace(/ 13:05$/, ' 25:05'), /^From: 25:05 is not a time of day/],
+  ]) {
+    await page.fill('#logs-from', value);
+    await page.click('#logs-search');
+    await h.waitFor(`error for "${value}"`, async () => (await page.locator('#logs-error').isVisible()) && want.test(await page.textContent('#logs-error')));
+    assert.equal(await page.locator('#logs-from.invalid').count(), 1, `"${value}" not marked invalid`);
+    assert.equal(await page.evaluate(() => location.hash), before, 'an invalid date changed the URL');
+  }
+  await page.fill('#logs-from', '');
+  await page.fill('#logs-to', '');
+
   // The n matches span more than one page; #logs-older walks through them all.
   await search(page, cfg.word);
   const seen = new Set();
@@ -80,6 +123,7 @@ h.run(async ({ page }) => {
     const rows = await rowsOf(page);
     return rows.length > 0 && rows.every((r) => r.message.includes(cfg.word)) && rows;
   });
+  await h.screenshot(page, 'readme-logs');
   for (let rows = first; ; ) {
     pages++;
     for (const r of rows) {

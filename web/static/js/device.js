@@ -1,5 +1,8 @@
 // The device page (#/device/<id>): who the device is, its track, its latest
-// logs (live ones prepended) and a form to send it a command.
+// logs (live ones prepended) and a form to send it a command. The command
+// card keeps two things apart: a status line (is the device connected, when
+// was it last seen) and the list of the commands sent from this page, each
+// with its id and its result as it comes.
 
 import { api, errorText } from './api.js';
 import { $, el, setText, showAlert } from './dom.js';
@@ -12,6 +15,7 @@ import { Track } from './track.js';
 const LOG_LIMIT = 50;
 const MAX_LOG_ROWS = 200;
 const RESULT_WAIT_MS = 30_000;
+const MAX_RESULTS = 20;
 
 let track = null;
 let deviceId = null;
@@ -20,6 +24,8 @@ let visible = false;
 let logSeq = 0;
 const pendingCommands = new Map(); // command id -> timeout handle
 const earlyResults = new Map(); // results that beat the POST's answer
+const results = new Map(); // command id -> its row in #command-results
+let ticker = null;
 
 export function initDevicePage() {
   track = new Track();
@@ -32,7 +38,10 @@ export function initDevicePage() {
   });
   live.on('command_result', onCommandResult);
   onDevicesChanged((ids) => {
-    if (visible && ids.has(deviceId)) renderTitle();
+    if (visible && ids.has(deviceId)) {
+      renderTitle();
+      renderConnection();
+    }
   });
 }
 
@@ -40,19 +49,23 @@ export function showDevicePage(route, ctx) {
   visible = true;
   const id = route.id;
   track.show(ctx.user, id);
-  if (id === deviceId) return;
+  clearInterval(ticker);
+  ticker = setInterval(renderConnection, 1000);
+  if (id === deviceId) return renderConnection();
   deviceId = id;
   info = null;
   showAlert($('device-error'), '');
-  setText($('command-status'), '');
+  clearCommands();
   $('device-all-logs').href = `#/logs?device=${encodeURIComponent(id)}`;
   renderTitle();
+  renderConnection();
   loadInfo(id);
   loadLogs(id);
 }
 
 export function hideDevicePage() {
   visible = false;
+  clearInterval(ticker);
   track.hide();
 }
 
@@ -60,7 +73,18 @@ export function resetDevicePage() {
   deviceId = null;
   info = null;
   track.reset();
+  clearCommands();
   $('device-logs').replaceChildren();
+}
+
+/** clearCommands forgets the commands of the device shown before. */
+function clearCommands() {
+  for (const t of pendingCommands.values()) clearTimeout(t);
+  pendingCommands.clear();
+  results.clear();
+  $('command-results').replaceChildren();
+  $('command-results-empty').hidden = false;
+  commandError('');
 }
 
 async function loadInfo(id) {
@@ -69,26 +93,53 @@ async function loadInfo(id) {
     if (id !== deviceId) return;
     info = d;
     renderTitle();
+    renderConnection();
   } catch (err) {
     if (id === deviceId) showAlert($('device-error'), errorText(err));
   }
 }
 
-/** renderTitle shows name, id, group and online state (live from the store). */
-function renderTitle() {
+/** state is the device's record, online state and last seen (ms, 0 never). */
+function state() {
   const rec = getDevice(deviceId);
   const d = rec || info || { id: deviceId };
   const online = rec ? rec.online : !!(info && info.online);
   const lastSeen = rec ? rec.lastSeen : info && info.last_seen ? Date.parse(info.last_seen) : 0;
+  return { d, online, lastSeen };
+}
+
+/**
+ * renderTitle shows name, group and online state (live from the store); the
+ * id comes after the name only when they differ: an unnamed device shows it
+ * once, as its name.
+ */
+function renderTitle() {
+  const { d, online, lastSeen } = state();
+  const named = d.name && d.name !== deviceId;
   const seen = el('span', { class: 'title-lastseen', text: lastSeen ? `seen ${fmtAgo(lastSeen)}` : 'never seen' });
   if (lastSeen) seen.title = fmtDateTime(lastSeen);
   $('device-title').replaceChildren(
-    el('span', { class: 'title-name', text: d.name || deviceId }),
-    el('span', { class: 'title-id', text: deviceId }),
+    el('span', { class: 'title-name', text: named ? d.name : deviceId }),
+    ...(named ? [el('span', { class: 'title-id', text: deviceId })] : []),
     el('span', { class: 'title-group', text: d.group ? `group ${d.group}` : 'no group' }),
     el('span', { class: `title-state ${online ? 'online' : 'offline'}`, text: online ? 'online' : 'offline' }),
     seen);
-  document.title = `${d.name || deviceId} · devtrack`;
+  document.title = `${named ? d.name : deviceId} · devtrack`;
+}
+
+/**
+ * renderConnection is the command card's status line: whether the device is
+ * connected (commands reach only a connected device) and when it was last
+ * seen. Command results never go here.
+ */
+function renderConnection() {
+  if (!deviceId) return;
+  const { online, lastSeen } = state();
+  const line = $('command-status');
+  line.dataset.state = online ? 'online' : 'offline';
+  const seen = lastSeen ? `last seen ${fmtAgo(lastSeen)}` : 'never seen';
+  setText(line, online ? `Connected · ${seen}` : `Not connected · ${seen}; commands need a connected device`);
+  line.title = lastSeen ? `Last seen ${fmtDateTime(lastSeen)}` : '';
 }
 
 async function loadLogs(id) {
@@ -131,59 +182,82 @@ function parseArgs(text) {
 }
 
 async function sendCommand() {
-  const status = $('command-status');
   const name = $('command-name').value.trim();
   const { args, error } = parseArgs($('command-args').value);
   $('command-args').classList.toggle('invalid', !!error);
-  if (!name) return commandStatus('error', 'Enter a command name.');
-  if (error) return commandStatus('error', error);
+  if (!name) return commandError('Enter a command name.');
+  if (error) return commandError(error);
+  commandError('');
   const id = deviceId;
   $('command-send').disabled = true;
-  commandStatus('pending', 'Sending…');
   try {
     const res = await api(`/api/v1/devices/${encodeURIComponent(id)}/commands`, { method: 'POST', body: { name, args } });
     if (id !== deviceId) return;
-    commandStatus('pending', `sent, id ${res.id}`, 'waiting for the device\'s answer…');
-    status.dataset.command = res.id;
+    addResult(res.id, name, args);
     const early = earlyResults.get(res.id);
     if (early) return showResult(early);
     pendingCommands.set(res.id, setTimeout(() => {
       pendingCommands.delete(res.id);
-      if (status.dataset.command === res.id) {
-        commandStatus('pending', `sent, id ${res.id}`, `no answer after ${RESULT_WAIT_MS / 1000} s; it may still come`);
+      const row = results.get(res.id);
+      if (row && row.dataset.state === 'pending') {
+        setResult(row, 'pending', `no answer after ${RESULT_WAIT_MS / 1000} s; it may still come`);
       }
     }, RESULT_WAIT_MS));
   } catch (err) {
-    if (err.status === 409) commandStatus('error', 'device is offline');
-    else commandStatus('error', errorText(err));
+    if (id !== deviceId) return;
+    if (err.status === 409) commandError('Not sent: the device is offline.');
+    else commandError(`Not sent: ${errorText(err)}`);
   } finally {
     $('command-send').disabled = false;
   }
+}
+
+/** commandError shows why a command was not sent (or clears it). */
+function commandError(message) {
+  showAlert($('command-error'), message);
+}
+
+/**
+ * addResult puts a sent command at the top of #command-results: its id,
+ * name and arguments, then its result once the device answers.
+ */
+function addResult(id, name, args) {
+  const row = el('li', { class: 'command-item', dataset: { command: id, state: 'pending' } },
+    el('div', { class: 'command-head' },
+      el('span', { class: 'command-id', text: id }),
+      el('span', { class: 'command-name', text: `${name} ${fmtJSON(args)}` })),
+    el('div', { class: 'command-result' }));
+  results.set(id, row);
+  setResult(row, 'pending', 'waiting for the device\'s answer…');
+  $('command-results').prepend(row);
+  $('command-results-empty').hidden = true;
+  while ($('command-results').childElementCount > MAX_RESULTS) {
+    const last = $('command-results').lastElementChild;
+    results.delete(last.dataset.command);
+    last.remove();
+  }
+}
+
+/** setResult shows a state (pending, ok, error), its text and any data. */
+function setResult(row, state, text, data) {
+  row.dataset.state = state;
+  const box = row.querySelector('.command-result');
+  box.replaceChildren(el('span', { class: 'command-outcome', text }));
+  if (data) box.append(el('pre', { class: 'command-data', text: data }));
 }
 
 function onCommandResult(msg) {
   if (typeof msg.id !== 'string') return;
   earlyResults.set(msg.id, msg);
   if (earlyResults.size > 50) earlyResults.delete(earlyResults.keys().next().value);
-  if ($('command-status').dataset.command === msg.id) showResult(msg);
+  if (results.has(msg.id)) showResult(msg);
 }
 
 function showResult(msg) {
   clearTimeout(pendingCommands.get(msg.id));
   pendingCommands.delete(msg.id);
+  const row = results.get(msg.id);
+  if (!row) return;
   const result = msg.ok ? 'ok' : `error${msg.error ? `: ${msg.error}` : ''}`;
-  commandStatus(msg.ok ? 'ok' : 'error', `sent, id ${msg.id}`, result, fmtJSON(msg.data));
-}
-
-/**
- * commandStatus shows a state (pending, ok, error), a headline, an optional
- * detail line and optional result data (device-provided: set as text).
- */
-function commandStatus(state, text, detail, data) {
-  const status = $('command-status');
-  status.dataset.state = state;
-  if (!text.startsWith('sent')) delete status.dataset.command;
-  status.replaceChildren(el('div', { class: 'command-line', text }));
-  if (detail) status.append(el('div', { class: 'command-result', text: detail }));
-  if (data) status.append(el('pre', { class: 'command-data', text: data }));
+  setResult(row, msg.ok ? 'ok' : 'error', result, fmtJSON(msg.data));
 }

@@ -1,19 +1,42 @@
 // The map page's sidebar: the device list (online first, then by name),
-// its search box and counters. Items are created once per device and patched
-// in place; the whole list is re-ordered only when the order can change.
+// its search box, status and group filters, and counters. Items are created
+// once per device and patched in place; the whole list is re-ordered only
+// when the order can change. The filters decide what the map shows too:
+// shows(id) answers for the markers, onFilter tells the map to re-check.
 
 import { el, setText } from './dom.js';
 import { fmtAgo, fmtDateTime, fmtNumber } from './format.js';
 import { allDevices, getDevice } from './store.js';
 
+// Values of the group filter's options: a group is "g:<name>", so no group
+// name can be taken for "any" or "none".
+const ANY_GROUP = '';
+const NO_GROUP = 'none';
+const groupValue = (g) => `g:${g}`;
+
 export class DeviceList {
-  /** opts: listEl, searchEl, countsEl, emptyEl, onSelect(id). */
+  /**
+   * opts: listEl, searchEl, statusEl and groupEl (selects), countsEl,
+   * emptyEl, onSelect(id), onFilter() (the filters changed).
+   */
   constructor(opts) {
     Object.assign(this, opts);
-    this.items = new Map(); // id -> { li, name, group, status, seen, haystack }
+    this.items = new Map(); // id -> { li, name, group, status, seen, haystack, online, groupName }
     this.selected = null;
     this.query = '';
+    this.status = ''; // '', 'online' or 'offline'
+    this.group = null; // null: any group; '' : no group; else the group
+    this.groupsKey = '';
     this.searchEl.addEventListener('input', () => this.setQuery(this.searchEl.value));
+    this.statusEl.addEventListener('change', () => {
+      this.status = this.statusEl.value;
+      this.refilter();
+    });
+    this.groupEl.addEventListener('change', () => {
+      const v = this.groupEl.value;
+      this.group = v === ANY_GROUP ? null : v === NO_GROUP ? '' : v.slice(2);
+      this.refilter();
+    });
     this.listEl.addEventListener('click', (ev) => this.onClick(ev));
     this.listEl.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter' || ev.key === ' ') {
@@ -35,7 +58,10 @@ export class DeviceList {
       if (!d) this.remove(id);
       else this.patch(this.items.get(id) || this.create(d), d);
     }
-    if (structural) this.sort();
+    if (structural) {
+      this.sort();
+      this.updateGroups();
+    }
     this.updateCounts();
   }
 
@@ -70,6 +96,8 @@ export class DeviceList {
     item.lastSeen = d.lastSeen;
     this.renderSeen(item);
     item.haystack = `${d.id}\n${d.name}\n${d.group}`.toLowerCase();
+    item.online = d.online;
+    item.groupName = d.group || '';
     item.li.hidden = !this.matches(item);
   }
 
@@ -103,14 +131,57 @@ export class DeviceList {
     }
   }
 
+  /** matches applies the search and both filters to an item. */
   matches(item) {
-    return !this.query || item.haystack.includes(this.query);
+    if (this.query && !item.haystack.includes(this.query)) return false;
+    if (this.status && item.online !== (this.status === 'online')) return false;
+    if (this.group !== null && item.groupName !== this.group) return false;
+    return true;
+  }
+
+  /** shows tells whether the filters let a device through (map markers). */
+  shows(id) {
+    const item = this.items.get(id);
+    return !!item && this.matches(item);
   }
 
   setQuery(q) {
     this.query = q.trim().toLowerCase();
+    this.refilter();
+  }
+
+  refilter() {
     for (const item of this.items.values()) item.li.hidden = !this.matches(item);
     this.updateCounts();
+    if (this.onFilter) this.onFilter();
+  }
+
+  /**
+   * updateGroups offers the groups of the devices the user sees (and "no
+   * group" when some device has none), keeping the chosen one.
+   */
+  updateGroups() {
+    const groups = new Set();
+    let ungrouped = false;
+    for (const item of this.items.values()) {
+      if (item.groupName) groups.add(item.groupName);
+      else ungrouped = true;
+    }
+    const sorted = [...groups].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+    const key = `${ungrouped}\n${sorted.join('\n')}`;
+    if (key === this.groupsKey) return;
+    this.groupsKey = key;
+    const chosen = this.groupEl.value;
+    this.groupEl.replaceChildren(
+      el('option', { value: ANY_GROUP, text: 'All groups' }),
+      ...sorted.map((g) => el('option', { value: groupValue(g), text: g })),
+      ...(ungrouped ? [el('option', { value: NO_GROUP, text: 'No group' })] : []));
+    const still = [...this.groupEl.options].some((o) => o.value === chosen);
+    this.groupEl.value = still ? chosen : ANY_GROUP;
+    if (!still) {
+      this.group = null;
+      this.refilter();
+    }
   }
 
   setSelected(id) {
@@ -129,19 +200,27 @@ export class DeviceList {
     for (const item of this.items.values()) if (!item.li.hidden) this.renderSeen(item, now);
   }
 
+  filtered() {
+    return !!this.query || !!this.status || this.group !== null;
+  }
+
+  /** updateCounts counts what the filters let through ("of N" if filtered). */
   updateCounts() {
     let online = 0;
     let shown = 0;
     for (const item of this.items.values()) {
-      if (item.li.classList.contains('online')) online++;
-      if (!item.li.hidden) shown++;
+      if (item.li.hidden) continue;
+      shown++;
+      if (item.online) online++;
     }
     const total = this.items.size;
-    setText(this.countsEl, `${fmtNumber(online)} online / ${fmtNumber(total)} devices`);
+    const of = this.filtered() ? ` (of ${fmtNumber(total)})` : '';
+    setText(this.countsEl, `${fmtNumber(online)} online / ${fmtNumber(shown)} device${shown === 1 ? '' : 's'}${of}`);
     if (total === 0) {
       setText(this.emptyEl, 'No devices yet. Register one with "devtrack device add".');
     } else if (shown === 0) {
-      setText(this.emptyEl, `No device matches "${this.searchEl.value.trim()}".`);
+      const q = this.searchEl.value.trim();
+      setText(this.emptyEl, q ? `No device matches "${q}" with these filters.` : 'No device matches these filters.');
     }
     this.emptyEl.hidden = total > 0 && shown > 0;
   }
@@ -149,6 +228,7 @@ export class DeviceList {
   clear() {
     for (const id of [...this.items.keys()]) this.remove(id);
     this.selected = null;
+    this.updateGroups();
     this.updateCounts();
   }
 }

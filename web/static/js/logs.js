@@ -3,7 +3,7 @@
 
 import { api, errorText, queryString } from './api.js';
 import { $, setText, showAlert } from './dom.js';
-import { fmtNumber, fromLocalInput, parseTime, toLocalInput } from './format.js';
+import { dateInputsError, fmtNumber, fromLocalInput, parseTime, toLocalInput } from './format.js';
 import { live } from './live.js';
 import { fromLive, logRow } from './logrow.js';
 
@@ -62,7 +62,7 @@ function writeURL(qs) {
   history.replaceState(null, '', qs ? `#/logs?${qs}` : '#/logs');
 }
 
-/** inputOf is the datetime-local value of an RFC 3339 time ("" if none). */
+/** inputOf is the date input's "YYYY-MM-DD HH:MM" of an RFC 3339 time ("" if none). */
 function inputOf(v) {
   const ms = parseTime(v || '');
   return ms ? toLocalInput(new Date(ms)) : '';
@@ -79,12 +79,13 @@ export function resetLogsPage() {
 
 /** readFilters takes the form's values; null (with a message) if invalid. */
 function readFilters() {
-  const from = fromLocalInput($('logs-from').value);
-  const to = fromLocalInput($('logs-to').value);
-  if (from === null || to === null) {
-    showAlert($('logs-error'), 'Enter valid dates.');
+  const bad = dateInputsError({ From: $('logs-from'), To: $('logs-to') });
+  if (bad) {
+    showAlert($('logs-error'), bad);
     return null;
   }
+  const from = fromLocalInput($('logs-from').value);
+  const to = fromLocalInput($('logs-to').value);
   if (from && to && from > to) {
     showAlert($('logs-error'), '"From" is after "To".');
     return null;

@@ -1,5 +1,7 @@
 // The map page (#/map): every visible device as a clustered marker that
-// moves live, the sidebar list, selection with a recent trail, and follow.
+// moves live, the sidebar list (its search and filters decide which markers
+// show), selection with a recent trail, and follow. Zoomed in to LABEL_ZOOM
+// or more, each standalone marker shows its device's name.
 
 import { api } from './api.js';
 import { $, frame, setText } from './dom.js';
@@ -12,6 +14,7 @@ import { allDevices, deviceCount, getDevice, onDevicesChanged } from './store.js
 const L = window.L;
 const TRAIL_POINTS = 100;
 const SELECT_ZOOM = 16; // clustering stops here, so a selected device stands alone
+const LABEL_ZOOM = 15; // names on the markers from here on (clustered ones have none)
 
 let me = null;
 let map = null;
@@ -38,7 +41,11 @@ let ticker = null;
 export function initMapPage() {
   list = new DeviceList({
     listEl: $('device-list'), searchEl: $('device-search'), countsEl: $('device-counts'),
+    statusEl: $('device-status-filter'), groupEl: $('device-group-filter'),
     emptyEl: $('device-list-empty'), onSelect: (id) => selectAndShow(id),
+    onFilter: () => {
+      if (map) for (const d of allDevices()) syncMarker(d.id);
+    },
   });
   $('follow-stop').addEventListener('click', () => setFollow(null));
   onDevicesChanged(onChanged);
@@ -52,6 +59,7 @@ export function initMapPage() {
       return [ll.lat, ll.lng];
     },
     deviceCount,
+    zoom: () => (map ? map.getZoom() : null),
   };
 }
 
@@ -103,6 +111,13 @@ function createMapOnce() {
   // A popup whose device went into a cluster points at nothing: close it.
   map.on('zoomend', closeHiddenPopup);
   cluster.on('animationend', closeHiddenPopup);
+  map.on('zoomend', showLabels);
+  showLabels();
+}
+
+/** showLabels shows the names on the markers when zoomed in enough. */
+function showLabels() {
+  map.getContainer().classList.toggle('dt-labels', map.getZoom() >= LABEL_ZOOM);
 }
 
 /** onChanged applies store changes to the list, the markers and the popup. */
@@ -118,7 +133,7 @@ function onChanged(ids, structural) {
 function syncMarker(id) {
   const d = getDevice(id);
   let m = markers.get(id);
-  if (!d || !d.loc) {
+  if (!d || !d.loc || !list.shows(id)) {
     if (m) removeMarker(id, m);
     return;
   }
@@ -215,14 +230,14 @@ function selectAndShow(id) {
   select(id);
   const d = getDevice(id);
   if (!map || !d || !d.loc || !markers.has(id)) {
-    flashNote(d ? `${d.name || d.id} has not reported a position yet.` : '');
+    flashNote(d && !d.loc ? `${d.name || d.id} has not reported a position yet.` : '');
     return;
   }
   flashNote('');
   map.flyTo([d.loc.lat, d.loc.lng], Math.max(SELECT_ZOOM, map.getZoom()), { duration: 0.8 });
   map.once('moveend', () => {
     const m = markers.get(id);
-    if (m && selected === id) cluster.zoomToShowLayer(m.marker, () => openPopup(id));
+    if (m && selected === id && markers.get(id) === m) cluster.zoomToShowLayer(m.marker, () => openPopup(id));
   });
 }
 
@@ -241,10 +256,12 @@ function setFollow(id) {
   if (!id) return;
   const d = getDevice(id);
   setText($('follow-name'), d ? label(d) : id);
+  $('follow-name').title = d ? label(d) : id;
   select(id);
   if (d && d.loc) map.setView([d.loc.lat, d.loc.lng], Math.max(SELECT_ZOOM, map.getZoom()));
 }
 
+// The follow bar's text: the name and the id, or the id alone (once).
 const label = (d) => (d.name && d.name !== d.id ? `${d.name} (${d.id})` : d.id);
 
 function keepFollowing() {

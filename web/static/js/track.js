@@ -2,18 +2,25 @@
 // with a slider and play button that move a marker along it in time order,
 // export links for the range (GPX, GeoJSON, CSV) and its trips and stops
 // (GET /api/v1/devices/{id}/trips, thresholds in the README), stops marked
-// on the map; a click on a row moves the playhead there.
+// on the map; a click on a row moves the playhead there. A legend says what
+// the line and the markers mean. Playback runs in track time: at 1× the
+// whole range plays in PLAY_SECONDS (gaps and stops take their share), and
+// the speed select changes the pace while it plays.
 
 import { api, errorText, queryString } from './api.js';
 import { $, el, setText, showAlert } from './dom.js';
 import { createMap, boundsOf } from './basemap.js';
-import { fmtDateTime, fmtNumber, fmtSpeed, fromLocalInput, toLocalInput } from './format.js';
+import { dateInputsError, fmtDateTime, fmtNumber, fmtSpeed, fromLocalInput, toLocalInput } from './format.js';
 
 const L = window.L;
 const MAX_POINTS = 20_000;
 const PAGE = 1000; // the API's largest page
-const PLAY_SECONDS = 30; // a whole track plays in about this long
+const PLAY_SECONDS = 60; // a whole track plays in this long at 1×
 const PLAY_TICK_MS = 50;
+const SPEEDS = [1, 2, 5, 10, 50];
+
+// The colours of the track's parts, shared by the map and the legend.
+const COLOURS = { line: '#2563eb', start: '#16a34a', end: '#dc2626', playhead: '#2563eb', stop: '#7c3aed' };
 
 export class Track {
   constructor() {
@@ -30,8 +37,34 @@ export class Track {
       this.seek(Number(ev.target.value));
     });
     $('track-play').addEventListener('click', () => (this.playTimer ? this.pause() : this.play()));
+    this.speed = 1;
+    this.clock = 0; // track time of the playhead while playing (ms)
     this.tripLayer = null;
+    this.buildPlaybackControls();
     this.buildTripsPanel();
+  }
+
+  /**
+   * buildPlaybackControls adds the speed select to the playback bar and the
+   * legend under it. A new speed applies at the next tick, from where the
+   * playhead is.
+   */
+  buildPlaybackControls() {
+    this.speedEl = el('select', { id: 'track-speed', 'aria-label': 'Playback speed',
+      title: `1× plays the whole range in ${PLAY_SECONDS} s` },
+    ...SPEEDS.map((n) => el('option', { value: String(n), text: `${n}×` })));
+    this.speedEl.addEventListener('change', () => {
+      this.speed = Number(this.speedEl.value) || 1;
+    });
+    $('track-play').after(this.speedEl);
+    const item = (kind, text) => el('span', { class: 'legend-item' },
+      el('span', { class: `legend-swatch legend-${kind}`, 'aria-hidden': 'true' }), text);
+    $('track-slider').closest('.playback').after(el('div', { id: 'track-legend', class: 'track-legend', 'aria-label': 'Legend' },
+      item('line', 'Track'),
+      item('start', 'Start (oldest position)'),
+      item('end', 'End (newest position)'),
+      item('playhead', 'Playback position'),
+      item('stop', 'Stop')));
   }
 
   /**
@@ -111,7 +144,7 @@ export class Track {
       this.tripsBody.append(el('tr', {}, el('td', { class: 'empty', colspan: '5', text: 'No trips or stops in this time range.' })));
     }
     this.tripLayer = L.layerGroup(stops.map((s) => L.circleMarker([s.lat, s.lng], {
-      radius: 6, className: 'dt-stop', color: '#7c3aed', weight: 2, fillColor: '#fff', fillOpacity: 1,
+      radius: 6, className: 'dt-stop', color: COLOURS.stop, weight: 2, fillColor: '#fff', fillOpacity: 1,
     }).bindTooltip(`Stop ${fmtDateTime(s.start_ts)}, ${fmtDuration(s.duration_s)}`))).addTo(this.map);
   }
 
@@ -154,9 +187,10 @@ export class Track {
   /** load fetches every location in the range, page by page (newest first). */
   async load() {
     const id = this.deviceId;
+    const bad = dateInputsError({ From: $('track-from'), To: $('track-to') });
+    if (bad) return this.fail(bad);
     const from = fromLocalInput($('track-from').value);
     const to = fromLocalInput($('track-to').value);
-    if (from === null || to === null) return this.fail('Enter valid dates.');
     if (from && to && from > to) return this.fail('"From" is after "To".');
     showAlert($('track-error'), '');
     const seq = ++this.loadSeq;
@@ -215,11 +249,11 @@ export class Track {
       return;
     }
     const latlngs = points.map((p) => [p.lat, p.lng]);
-    this.playhead = L.circleMarker(latlngs[0], { radius: 7, className: 'dt-playhead', color: '#fff', weight: 2, fillColor: '#2563eb', fillOpacity: 1 });
+    this.playhead = L.circleMarker(latlngs[0], { radius: 7, className: 'dt-playhead', color: '#fff', weight: 2, fillColor: COLOURS.playhead, fillOpacity: 1 });
     this.layers = L.layerGroup([
-      L.polyline(latlngs, { className: 'dt-track', color: '#2563eb', weight: 3, opacity: 0.8 }),
-      L.circleMarker(latlngs[0], { radius: 5, color: '#16a34a', fillOpacity: 1, className: 'dt-track-start' }),
-      L.circleMarker(latlngs[latlngs.length - 1], { radius: 5, color: '#dc2626', fillOpacity: 1, className: 'dt-track-end' }),
+      L.polyline(latlngs, { className: 'dt-track', color: COLOURS.line, weight: 3, opacity: 0.8 }),
+      L.circleMarker(latlngs[0], { radius: 5, color: COLOURS.start, fillOpacity: 1, className: 'dt-track-start' }),
+      L.circleMarker(latlngs[latlngs.length - 1], { radius: 5, color: COLOURS.end, fillOpacity: 1, className: 'dt-track-end' }),
       this.playhead,
     ]).addTo(this.map);
     this.map.fitBounds(boundsOf(latlngs), { padding: [30, 30], maxZoom: 17 });
@@ -237,14 +271,26 @@ export class Track {
     setText($('track-time'), `${fmtDateTime(p.ts)}${speed}`);
   }
 
+  /**
+   * play moves the playhead through track time: each tick adds the real
+   * time since the last one, times the speed and the range's pace, and
+   * shows the last point at or before that time.
+   */
   play() {
     if (this.points.length < 2) return;
     if (this.index >= this.points.length - 1) this.seek(0);
-    const step = Math.max(1, Math.round(this.points.length / (PLAY_SECONDS * 1000 / PLAY_TICK_MS)));
+    const pts = this.points;
+    const span = Math.max(1, pts[pts.length - 1].ts - pts[0].ts);
+    this.clock = pts[this.index].ts;
+    let last = performance.now();
     this.playTimer = setInterval(() => {
-      const next = Math.min(this.points.length - 1, this.index + step);
-      this.seek(next);
-      if (next >= this.points.length - 1) this.pause();
+      const now = performance.now();
+      this.clock += (now - last) * this.speed * span / (PLAY_SECONDS * 1000);
+      last = now;
+      let i = this.index;
+      while (i < pts.length - 1 && pts[i + 1].ts <= this.clock) i++;
+      if (i !== this.index) this.seek(i);
+      if (i >= pts.length - 1) this.pause();
     }, PLAY_TICK_MS);
     setText($('track-play'), 'Pause');
   }
