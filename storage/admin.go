@@ -56,7 +56,8 @@ type AccountAdmin interface {
 	// DeleteDevice removes a device: its registration and token, its
 	// legacy key, its share links and its whole archive (locations and
 	// logs). It first revokes the device, then deletes the archive in
-	// steps of a few thousand records, each its own transaction (a big
+	// steps of at most 5,000 locations or 500 logs, each its own
+	// transaction (a big
 	// archive does not hold the store's writers), and last the device
 	// itself. A call that fails or is cancelled midway leaves the device
 	// revoked with part of its archive; calling again finishes. The id is

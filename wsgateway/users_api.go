@@ -220,16 +220,8 @@ func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request, me storage.
 	}
 	if u.Name == "" {
 		// A password alone: answer the user as it is.
-		var found bool
-		us, err := a.Users(r.Context())
-		if err != nil {
-			return err
-		}
-		if i := slices.IndexFunc(us, func(x storage.User) bool { return x.Name == name }); i >= 0 {
-			u, found = us[i], true
-		}
-		if !found {
-			return notFound("no user " + strconv.Quote(name))
+		if u, _, err = g.store.UserByName(r.Context(), name); err != nil {
+			return accountError(name, err)
 		}
 	}
 	writeJSON(w, http.StatusOK, viewOfUser(u, ""))

@@ -14,9 +14,13 @@ import (
 )
 
 const (
-	// deleteDeviceChunk is how many archived records of a deleted device
-	// one transaction removes (DeleteDevice).
-	deleteDeviceChunk = 5000
+	// deleteLocationsChunk and deleteLogsChunk are how many archived
+	// records of a deleted device one transaction removes (DeleteDevice):
+	// each about a few tenths of a second, so that a worker's batches get
+	// in between. A log costs several times a location to delete (it
+	// leaves the search index too).
+	deleteLocationsChunk = 5000
+	deleteLogsChunk      = 500
 	// tombstoneTTL is how long RevokedSince reports a deleted device.
 	tombstoneTTL = 3600_000 // 1 h in ms
 )
@@ -165,9 +169,10 @@ func (s *Store) DeleteDevice(ctx context.Context, id string) (storage.DeletedDev
 		return out, fmt.Errorf("postgres: delete device %q: %w", id, storage.ErrNotFound)
 	}
 	for _, k := range []struct {
-		kind storage.Kind
-		n    *int64
-	}{{storage.KindLocations, &out.Locations}, {storage.KindLogs, &out.Logs}} {
+		kind  storage.Kind
+		n     *int64
+		chunk int
+	}{{storage.KindLocations, &out.Locations, deleteLocationsChunk}, {storage.KindLogs, &out.Logs, deleteLogsChunk}} {
 		data, ids, err := tables(k.kind)
 		if err != nil {
 			return out, fmt.Errorf("postgres: delete device %q: %w", id, err)
@@ -178,7 +183,7 @@ func (s *Store) DeleteDevice(ctx context.Context, id string) (storage.DeletedDev
 			tag, err := s.pool.Exec(ctx, `WITH gone AS (
 				DELETE FROM `+ids+` WHERE device = $1 AND id IN (SELECT id FROM `+ids+` WHERE device = $1 LIMIT $2)
 				RETURNING ts, seq)
-				DELETE FROM `+data+` WHERE (ts, seq) IN (SELECT ts, seq FROM gone)`, id, deleteDeviceChunk)
+				DELETE FROM `+data+` WHERE (ts, seq) IN (SELECT ts, seq FROM gone)`, id, k.chunk)
 			if err != nil {
 				return out, fmt.Errorf("postgres: delete device %q: %s: %w", id, k.kind, classify(err))
 			}

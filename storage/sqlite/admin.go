@@ -12,9 +12,13 @@ import (
 )
 
 const (
-	// deleteDeviceChunk is how many archived records of a deleted device
-	// one write transaction removes (DeleteDevice).
-	deleteDeviceChunk = 5000
+	// deleteLocationsChunk and deleteLogsChunk are how many archived
+	// records of a deleted device one transaction removes (DeleteDevice):
+	// each about a few tenths of a second, so that a worker's batches get
+	// in between. A log costs several times a location to delete (it
+	// leaves the search index too).
+	deleteLocationsChunk = 5000
+	deleteLogsChunk      = 500
 	// tombstoneTTL is how long RevokedSince reports a deleted device.
 	tombstoneTTL = 3600_000 // 1 h in ms
 )
@@ -184,13 +188,14 @@ func (s *Store) DeleteDevice(ctx context.Context, id string) (storage.DeletedDev
 	for _, k := range []struct {
 		table string
 		n     *int64
-	}{{"locations", &out.Locations}, {"logs", &out.Logs}} {
+		chunk int
+	}{{"locations", &out.Locations, deleteLocationsChunk}, {"logs", &out.Logs, deleteLogsChunk}} {
 		for {
 			// Each chunk its own transaction, so a worker's batches get in
 			// between; logs fire their FTS delete trigger.
 			n, err := s.write(ctx, func(tx *sql.Tx) (int64, error) {
 				return execCount(ctx, tx, `DELETE FROM `+k.table+` WHERE seq IN
-					(SELECT seq FROM `+k.table+` WHERE device = ? LIMIT ?)`, id, deleteDeviceChunk)
+					(SELECT seq FROM `+k.table+` WHERE device = ? LIMIT ?)`, id, k.chunk)
 			})
 			if err != nil {
 				return out, fmt.Errorf("sqlite: delete device %q: %s: %w", id, k.table, err)

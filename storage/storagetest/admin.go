@@ -230,8 +230,9 @@ func testDeleteDevice(t *testing.T, st storage.Store) {
 	if _, err := st.CreateShare(ctx, storage.Share{ID: "s1", Device: "d1", CreatedBy: "a", CreatedAt: now, ExpiresAt: now + 60_000}, token("sec1")); err != nil {
 		t.Fatal(err)
 	}
-	// More records than one chunk of either store (5000), in batches.
-	const nLocs, nLogs = 5200, 30
+	// More records than one chunk of either store (5000 locations, 500
+	// logs), in batches.
+	const nLocs, nLogs = 5200, 520
 	for i := 0; i < nLocs; i += 1000 {
 		var b storage.Batch
 		for j := i; j < min(i+1000, nLocs); j++ {
