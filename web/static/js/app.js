@@ -1,5 +1,5 @@
 // devtrack admin UI: session handling and the hash router.
-// Routes: #/map (default), #/device/<id>, #/logs[?device=&level=&q=], #/queue.
+// Routes: #/map (default), #/device/<id>, #/logs[?device=&level=&q=], #/queue, #/alerts.
 
 import { api, errorText, onUnauthorized } from './api.js';
 import { $, setText, showAlert } from './dom.js';
@@ -9,6 +9,7 @@ import { initMapPage, showMapPage, hideMapPage, resetMapPage } from './map.js';
 import { initDevicePage, showDevicePage, hideDevicePage, resetDevicePage } from './device.js';
 import { initLogsPage, showLogsPage, hideLogsPage, resetLogsPage } from './logs.js';
 import { initQueuePage, showQueuePage, hideQueuePage, resetQueuePage } from './queue.js';
+import { initAlertsPage, showAlertsPage, hideAlertsPage, resetAlertsPage } from './alerts.js';
 import { initAdminPage, showAdminPage, hideAdminPage, resetAdminPage } from './admin.js';
 import { startDevices, stopDevices } from './store.js';
 
@@ -17,6 +18,7 @@ const pages = {
   device: { el: 'page-device', nav: 'nav-map', title: 'Device', show: showDevicePage, hide: hideDevicePage, reset: resetDevicePage },
   logs: { el: 'page-logs', nav: 'nav-logs', title: 'Logs', show: showLogsPage, hide: hideLogsPage, reset: resetLogsPage },
   queue: { el: 'page-queue', nav: 'nav-queue', title: 'Queue', show: showQueuePage, hide: hideQueuePage, reset: resetQueuePage },
+  alerts: { el: 'page-alerts', nav: 'nav-alerts', title: 'Alerts', show: showAlertsPage, hide: hideAlertsPage, reset: resetAlertsPage },
   admin: { el: 'page-admin', nav: 'nav-admin', title: 'Admin', show: showAdminPage, hide: hideAdminPage, reset: resetAdminPage },
 };
 
@@ -56,7 +58,7 @@ function route() {
   current = r.page;
   const page = pages[r.page];
   $(page.el).hidden = false;
-  for (const id of ['nav-map', 'nav-logs', 'nav-queue', 'nav-admin']) {
+  for (const id of ['nav-map', 'nav-logs', 'nav-alerts', 'nav-queue', 'nav-admin']) {
     $(id).classList.toggle('active', id === page.nav);
     if (id === page.nav) $(id).setAttribute('aria-current', 'page');
     else $(id).removeAttribute('aria-current');
@@ -121,6 +123,7 @@ async function start() {
   initDevicePage();
   initLogsPage();
   initQueuePage();
+  initAlertsPage();
   initAdminPage();
   $('logout').addEventListener('click', logout);
   window.addEventListener('hashchange', route);
