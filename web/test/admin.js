@@ -3,9 +3,10 @@
 // fresh browser and sees only ga's devices, and their token is refused gb's
 // (403). The admin rotates the operator's token in the UI: the old token is
 // refused at once (401), and the operator's open page is signed out, its
-// live socket closed by the gateway as the rotation returns. Then the
-// operator's groups are edited, and a device is enrolled, renamed, moved,
-// given a new token, revoked and deleted on the page.
+// live socket closed by the gateway as the rotation returns. Before that,
+// the admin adds gb to the operator's groups, and the operator's open page
+// starts again showing gb's devices too. Last, a device is enrolled,
+// renamed, moved, given a new token, revoked and deleted on the page.
 'use strict';
 const h = require('./helpers');
 const { assert, cfg } = h;
@@ -78,6 +79,21 @@ h.run(async ({ page, acceptConfirm }) => {
     await h.waitFor('an operator sent from #/admin to the map', async () => op.page.url().endsWith('#/map'));
     await h.waitLive(op.page);
 
+    // The admin adds gb to the operator's groups: their open page starts
+    // again (its socket closed with 4003) and shows gb's devices too.
+    await row.locator('.admin-groups').fill('ga, gb');
+    await row.locator('.admin-save').click();
+    await h.waitFor(`${OP} saved`, async () => /User courier-op saved/.test(await page.locator('#admin-status').innerText()));
+    assert.equal((await withToken(token, `/api/v1/devices/${encodeURIComponent(b1)}`)).status, 200, `${OP}'s token on ${b1} once in gb`);
+    const all = new Set([...cfg.groupA, ...cfg.groupB]);
+    await h.waitFor(`the operator's open page showing the ${all.size} devices of ga and gb`, async () => {
+      const m = await h.fleetOnMap(op.page);
+      return m.total === all.size;
+    }, { timeout: 10000 });
+    await h.waitLive(op.page);
+    const listedAll = await op.page.$$eval('#device-list li.device-item', (li) => li.map((e) => e.dataset.device));
+    assert.deepEqual(listedAll.sort(), [...all].sort(), "the operator's device list after the change");
+
     // The admin rotates the operator's token.
     const confirmed = acceptConfirm(new RegExp(`Replace the API token of ${OP}`));
     await row.locator('.admin-rotate').click();
@@ -103,12 +119,6 @@ h.run(async ({ page, acceptConfirm }) => {
     await op.context.close().catch(() => {});
   }
 
-  // The operator's groups edited on the page: the new token reads gb now.
-  await row.locator('.admin-groups').fill('ga, gb');
-  await row.locator('.admin-save').click();
-  await h.waitFor(`${OP} saved`, async () => /User courier-op saved/.test(await page.locator('#admin-status').innerText()));
-  const fresh = (await page.locator('#admin-secret-value').innerText()).trim();
-  assert.equal((await withToken(fresh, `/api/v1/devices/${encodeURIComponent(b1)}`)).status, 200, `${OP} reads ${b1} once in gb`);
 
   // A device enrolled on the page (token shown once), renamed, moved,
   // given a new token, revoked and deleted.
