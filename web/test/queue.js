@@ -76,6 +76,7 @@ h.run(async ({ page, acceptConfirm }) => {
   // Device-provided text stays text: an item that looks like HTML made no element.
   assert.equal(await page.locator('#dead-body b, #dead-body img, #dead-body script').count(), 0, 'markup from a dead letter');
   await h.screenshot(page, 'dead', { fullPage: true });
+  await h.screenshot(page, 'readme-queue');
 
   // "Requeue all", confirmed: every item goes back through the worker.
   const requeuedAt = Date.now();

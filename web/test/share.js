@@ -91,6 +91,7 @@ h.run(async ({ context, page }) => {
     `marker did not move on screen: ${JSON.stringify(first.marker)} -> ${JSON.stringify(moved.marker)}`);
   h.log(`marker moved ${JSON.stringify(first.marker)} -> ${JSON.stringify(moved.marker)}`);
   await h.screenshot(page, 'share-live');
+  await h.screenshot(page, 'readme-share');
 
   // Another device's location never shows: only one marker, the shared one.
   await h.ingest(cfg.other, h.locationFrame(lat + 0.001, lng - 0.001));
