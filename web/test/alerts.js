@@ -78,7 +78,7 @@ h.run(async ({ page }) => {
   }
   await page.mouse.click(pts[0][0], pts[0][1]);
   await page.locator('#geofence-form').waitFor({ state: 'visible', timeout: 5000 });
-  const name = `Depot ${Date.now() % 100000}`;
+  const name = 'North depot';
   await page.locator('#geofence-name').fill(name);
   await page.locator('#geofence-group').selectOption('ga');
   await page.locator('#geofence-save').click();
@@ -167,5 +167,5 @@ h.run(async ({ page }) => {
   await page.locator('#page-alerts').waitFor({ state: 'visible' });
   await h.waitFor('the archived feed', async () => (await page.locator('#feed-list li.feed-item').count()) >= 4);
   await page.locator('#geofence-map path.leaflet-interactive').first().waitFor({ timeout: 5000 });
-  await h.screenshot(page, 'alerts');
+  await h.screenshot(page, 'readme-alerts');
 });
