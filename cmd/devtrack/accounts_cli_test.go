@@ -68,6 +68,12 @@ func TestAccountCommands(t *testing.T) {
 	if out, err := run("user", "edit", "ops", "--role", "admin"); err != nil || !strings.Contains(out, `admin, groups "g1,g2"`) {
 		t.Fatalf("user edit --role: %v\n%s", err, out)
 	}
+	if out, err := cliWithStdin(ctx, db, "stdin pw 1\n", "user", "add", "ops2", "--role", "admin", "--password-stdin"); err != nil {
+		t.Fatalf("user add --password-stdin: %v\n%s", err, out)
+	}
+	if _, err := cliWithStdin(ctx, db, "x\n", "user", "add", "ops3", "--role", "admin", "--password-stdin"); !errors.As(err, &usage) {
+		t.Errorf("user add --password-stdin with a short password: %v, want a usage error", err)
+	}
 	if out, err := cliWithStdin(ctx, db, "short\n", "user", "passwd", "ops"); !errors.As(err, &usage) {
 		t.Errorf("passwd with a short password: %v\n%s; want a usage error", err, out)
 	}
@@ -92,6 +98,12 @@ func TestAccountCommands(t *testing.T) {
 	if err != nil || u.Role != storage.RoleAdmin || strings.Join(u.Groups, ",") != "g1,g2" ||
 		bcrypt.CompareHashAndPassword(hash, []byte("courier pw 1")) != nil {
 		t.Errorf("stored user %+v, %v; want an admin of g1,g2 with the password", u, err)
+	}
+	if _, hash, err := st.UserByName(ctx, "ops2"); err != nil || bcrypt.CompareHashAndPassword(hash, []byte("stdin pw 1")) != nil {
+		t.Errorf("user added with --password-stdin: %v; the password does not match", err)
+	}
+	if _, _, err := st.UserByName(ctx, "ops3"); err == nil {
+		t.Error("user add with a refused password stored the user")
 	}
 	if d, err := st.Device(ctx, "van-1"); err != nil || d.Name != "Van One" || d.Group != "g2" {
 		t.Errorf("stored device %+v, %v", d, err)

@@ -206,6 +206,7 @@ func newDeviceCmd(g *globals) *cobra.Command {
 func newUserCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users of the API and web UI"}
 	var role, groups, password string
+	var passwordStdin bool
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Create a user; prints an API token once, alone on the last line",
@@ -230,6 +231,16 @@ func newUserCmd(g *globals) *cobra.Command {
 			if role == storage.RoleOperator && len(gs) == 0 {
 				return usagef("an operator sees only the devices of their groups: give --groups g1,g2")
 			}
+			if passwordStdin {
+				if password != "" {
+					return usagef("give --password or --password-stdin, not both")
+				}
+				pw, err := readPassword(cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				password = pw
+			}
 			var pwHash []byte
 			if password != "" {
 				var err error
@@ -253,7 +264,8 @@ func newUserCmd(g *globals) *cobra.Command {
 	}
 	add.Flags().StringVar(&role, "role", storage.RoleOperator, "admin or operator")
 	add.Flags().StringVar(&groups, "groups", "", "comma-separated groups an operator may see")
-	add.Flags().StringVar(&password, "password", "", "password for the web UI (none if empty)")
+	add.Flags().StringVar(&password, "password", "", "password for the web UI (none if empty); --password-stdin keeps it out of the process list")
+	add.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of stdin (8 to 72 bytes)")
 
 	list := &cobra.Command{
 		Use:   "list",
