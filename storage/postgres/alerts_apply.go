@@ -91,6 +91,8 @@ func (s *Store) ApplyAlerts(ctx context.Context, ts []storage.Transition, alerts
 			}
 		}
 		changed := map[stateKey]bool{}
+		var flipEvents []storage.GeofenceEvent
+		var flipAlerts []storage.Alert
 		for _, t := range sorted {
 			k := stateKey{t.Device, t.Key}
 			st := states[k]
@@ -101,29 +103,17 @@ func (s *Store) ApplyAlerts(ctx context.Context, ts []storage.Transition, alerts
 			if t.On == st.on {
 				continue
 			}
-			if e := t.Event; e != nil {
-				tag, err := tx.Exec(ctx, `INSERT INTO geofence_events (id, device, geofence, type, ts, location, lat, lng)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-					e.ID, e.Device, e.Geofence, e.Type, e.TS, e.Location, e.Lat, e.Lng)
-				if err != nil {
-					return fmt.Errorf("store event %q: %w", e.ID, err)
-				}
-				if tag.RowsAffected() > 0 {
-					events = append(events, *e)
-				}
+			if t.Event != nil {
+				flipEvents = append(flipEvents, *t.Event)
 			}
-			for _, a := range t.Alerts {
-				var err error
-				if added, err = insertAlert(ctx, tx, a, now, added); err != nil {
-					return err
-				}
-			}
+			flipAlerts = append(flipAlerts, t.Alerts...)
 		}
-		for _, a := range alerts {
-			var err error
-			if added, err = insertAlert(ctx, tx, a, now, added); err != nil {
-				return err
-			}
+		var err error
+		if events, err = insertEvents(ctx, tx, flipEvents); err != nil {
+			return err
+		}
+		if added, err = insertAlerts(ctx, tx, append(flipAlerts, alerts...), now); err != nil {
+			return err
 		}
 		if len(changed) > 0 {
 			var cd, ck []string
@@ -149,28 +139,102 @@ func (s *Store) ApplyAlerts(ctx context.Context, ts []storage.Transition, alerts
 	return events, added, nil
 }
 
-// insertAlert stores a, unless its id is stored already, with one delivery
-// per webhook of its group and of every group, and appends it to added if
-// it was new.
-func insertAlert(ctx context.Context, tx pgx.Tx, a storage.Alert, now int64, added []storage.Alert) ([]storage.Alert, error) {
-	if a.CreatedAt == 0 {
-		a.CreatedAt = now
+// insertEvents stores the events whose ids are not stored yet, in one
+// statement, and returns those, in order.
+func insertEvents(ctx context.Context, tx pgx.Tx, evs []storage.GeofenceEvent) ([]storage.GeofenceEvent, error) {
+	if len(evs) == 0 {
+		return nil, nil
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO alerts (id, rule, kind, device, grp, ts, cause, message, lat, lng, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
-		a.ID, a.Rule, a.Kind, a.Device, a.Group, a.TS, a.Cause, a.Message, a.Lat, a.Lng, a.CreatedAt)
+	n := len(evs)
+	ids, devs, fences, types, locs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	tss := make([]int64, n)
+	lats, lngs := make([]float64, n), make([]float64, n)
+	for i, e := range evs {
+		ids[i], devs[i], fences[i], types[i], locs[i], tss[i], lats[i], lngs[i] = e.ID, e.Device, e.Geofence, e.Type, e.Location, e.TS, e.Lat, e.Lng
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO geofence_events (id, device, geofence, type, ts, location, lat, lng)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::float8[], $8::float8[])
+		ON CONFLICT (id) DO NOTHING RETURNING id`, ids, devs, fences, types, tss, locs, lats, lngs)
 	if err != nil {
-		return added, fmt.Errorf("store alert %q: %w", a.ID, err)
+		return nil, fmt.Errorf("store events: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return added, nil
+	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store events: %w", err)
+	}
+	isNew := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		isNew[id] = true
+	}
+	var out []storage.GeofenceEvent
+	for _, e := range evs {
+		if isNew[e.ID] {
+			out = append(out, e)
+			delete(isNew, e.ID)
+		}
+	}
+	return out, nil
+}
+
+// insertAlerts stores the alerts whose ids are not stored yet, with one
+// delivery per webhook of each one's group and of every group, and returns
+// them, in order.
+func insertAlerts(ctx context.Context, tx pgx.Tx, as []storage.Alert, now int64) ([]storage.Alert, error) {
+	if len(as) == 0 {
+		return nil, nil
+	}
+	n := len(as)
+	ids, rules, kinds, devs, grps, causes, msgs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	tss, created := make([]int64, n), make([]int64, n)
+	lats, lngs := make([]float64, n), make([]float64, n)
+	for i := range as {
+		a := &as[i]
+		if a.CreatedAt == 0 {
+			a.CreatedAt = now
+		}
+		ids[i], rules[i], kinds[i], devs[i], grps[i], causes[i], msgs[i] = a.ID, a.Rule, a.Kind, a.Device, a.Group, a.Cause, a.Message
+		tss[i], created[i], lats[i], lngs[i] = a.TS, a.CreatedAt, a.Lat, a.Lng
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO alerts (id, rule, kind, device, grp, ts, cause, message, lat, lng, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
+			$9::float8[], $10::float8[], $11::bigint[])
+		ON CONFLICT (id) DO NOTHING RETURNING id, grp`, ids, rules, kinds, devs, grps, tss, causes, msgs, lats, lngs, created)
+	if err != nil {
+		return nil, fmt.Errorf("store alerts: %w", err)
+	}
+	var freshIDs, freshGroups []string
+	for rows.Next() {
+		var id, grp string
+		if err := rows.Scan(&id, &grp); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store alerts: %w", err)
+		}
+		freshIDs, freshGroups = append(freshIDs, id), append(freshGroups, grp)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store alerts: %w", err)
+	}
+	if len(freshIDs) == 0 {
+		return nil, nil
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, alert, webhook, due_at)
-		SELECT $1 || ':' || id, $1, id, $2::bigint FROM webhooks WHERE grp IN ($3, '') ON CONFLICT (id) DO NOTHING`,
-		a.ID, now, a.Group); err != nil {
-		return added, fmt.Errorf("queue deliveries of alert %q: %w", a.ID, err)
+		SELECT n.a || ':' || w.id, n.a, w.id, $3::bigint FROM unnest($1::text[], $2::text[]) AS n(a, g)
+		JOIN webhooks w ON w.grp IN (n.g, '') ON CONFLICT (id) DO NOTHING`, freshIDs, freshGroups, now); err != nil {
+		return nil, fmt.Errorf("queue deliveries: %w", err)
 	}
-	return append(added, a), nil
+	isNew := make(map[string]bool, len(freshIDs))
+	for _, id := range freshIDs {
+		isNew[id] = true
+	}
+	var out []storage.Alert
+	for _, a := range as {
+		if isNew[a.ID] {
+			out = append(out, a)
+			delete(isNew, a.ID)
+		}
+	}
+	return out, nil
 }
 
 // GeofenceEvents returns one page of events, newest first.

@@ -29,33 +29,73 @@ func (s *Store) ApplyAlerts(ctx context.Context, ts []storage.Transition, alerts
 	}
 	sorted := slices.Clone(ts)
 	slices.SortStableFunc(sorted, func(a, b storage.Transition) int { return cmpInt(a.TS, b.TS) })
+	type stateKey struct{ device, key string }
+	type state struct {
+		on    bool
+		ts    int64
+		known bool
+	}
+	var keys []stateKey
+	seen := map[stateKey]bool{}
+	for _, t := range sorted {
+		if k := (stateKey{t.Device, t.Key}); !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	pairs := make([][2]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = [2]string{k.device, k.key}
+	}
+	keysJSON, err := json.Marshal(pairs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: apply alerts: %w", err)
+	}
 	now := nowMS()
 	var events []storage.GeofenceEvent
 	var added []storage.Alert
-	_, err := s.write(ctx, func(tx *sql.Tx) (int64, error) {
+	_, err = s.write(ctx, func(tx *sql.Tx) (int64, error) {
 		events, added = nil, nil
-		for _, t := range sorted {
-			var on bool
-			var at int64
-			err := tx.QueryRowContext(ctx, `SELECT is_on, ts FROM device_states WHERE device = ? AND key = ?`, t.Device, t.Key).Scan(&on, &at)
-			known := err == nil
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return 0, fmt.Errorf("read state %s of %q: %w", t.Key, t.Device, err)
+		// The states of every key at once (the write lock is held: nobody
+		// changes them before the commit), then the transitions in memory.
+		states := make(map[stateKey]state, len(keys))
+		if len(keys) > 0 {
+			rows, err := tx.QueryContext(ctx, `SELECT s.device, s.key, s.is_on, s.ts FROM json_each(?) AS j
+				JOIN device_states s ON s.device = j.value ->> '$[0]' AND s.key = j.value ->> '$[1]'`, string(keysJSON))
+			if err != nil {
+				return 0, fmt.Errorf("read states: %w", err)
 			}
-			if known && t.TS <= at {
+			for rows.Next() {
+				var k stateKey
+				st := state{known: true}
+				if err := rows.Scan(&k.device, &k.key, &st.on, &st.ts); err != nil {
+					rows.Close()
+					return 0, fmt.Errorf("read states: %w", err)
+				}
+				states[k] = st
+			}
+			if err := closeRows(rows, "read states"); err != nil {
+				return 0, err
+			}
+		}
+		ins, err := prepareInserts(ctx, tx)
+		if err != nil {
+			return 0, err
+		}
+		defer ins.close()
+		changed := map[stateKey]bool{}
+		for _, t := range sorted {
+			k := stateKey{t.Device, t.Key}
+			st := states[k]
+			if st.known && t.TS <= st.ts {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO device_states (device, key, is_on, ts) VALUES (?, ?, ?, ?)
-				ON CONFLICT (device, key) DO UPDATE SET is_on = excluded.is_on, ts = excluded.ts`, t.Device, t.Key, t.On, t.TS); err != nil {
-				return 0, fmt.Errorf("write state %s of %q: %w", t.Key, t.Device, err)
-			}
-			if t.On == on {
+			states[k], changed[k] = state{on: t.On, ts: t.TS, known: true}, true
+			if t.On == st.on {
 				continue
 			}
 			if e := t.Event; e != nil {
-				res, err := tx.ExecContext(ctx, `INSERT INTO geofence_events (id, device, geofence, type, ts, location, lat, lng)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-					e.ID, e.Device, e.Geofence, e.Type, e.TS, e.Location, e.Lat, e.Lng)
+				res, err := ins.event.ExecContext(ctx, e.ID, e.Device, e.Geofence, e.Type, e.TS, e.Location, e.Lat, e.Lng)
 				if err != nil {
 					return 0, fmt.Errorf("store event %q: %w", e.ID, err)
 				}
@@ -64,16 +104,42 @@ func (s *Store) ApplyAlerts(ctx context.Context, ts []storage.Transition, alerts
 				}
 			}
 			for _, a := range t.Alerts {
-				if added, err = insertAlert(ctx, tx, a, now, added); err != nil {
+				var err error
+				if added, err = ins.alert(ctx, a, now, added); err != nil {
 					return 0, err
 				}
 			}
 		}
 		for _, a := range alerts {
 			var err error
-			if added, err = insertAlert(ctx, tx, a, now, added); err != nil {
+			if added, err = ins.alert(ctx, a, now, added); err != nil {
 				return 0, err
 			}
+		}
+		if len(changed) == 0 {
+			return 0, nil
+		}
+		type row struct {
+			Device string `json:"d"`
+			Key    string `json:"k"`
+			On     bool   `json:"o"`
+			TS     int64  `json:"t"`
+		}
+		var upd []row
+		for _, k := range keys {
+			if changed[k] {
+				st := states[k]
+				upd = append(upd, row{k.device, k.key, st.on, st.ts})
+			}
+		}
+		b, err := json.Marshal(upd)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_states (device, key, is_on, ts)
+			SELECT value ->> 'd', value ->> 'k', value ->> 'o', value ->> 't' FROM json_each(?) WHERE true
+			ON CONFLICT (device, key) DO UPDATE SET is_on = excluded.is_on, ts = excluded.ts`, string(b)); err != nil {
+			return 0, fmt.Errorf("write states: %w", err)
 		}
 		return 0, nil
 	})
@@ -83,25 +149,58 @@ func (s *Store) ApplyAlerts(ctx context.Context, ts []storage.Transition, alerts
 	return events, added, nil
 }
 
-// insertAlert stores a, unless its id is stored already, with one delivery
-// per webhook of its group and of every group, and appends it to added if
-// it was new.
-func insertAlert(ctx context.Context, tx *sql.Tx, a storage.Alert, now int64, added []storage.Alert) ([]storage.Alert, error) {
+// alertInserts are the statements of ApplyAlerts' inserts, prepared once
+// per transaction: a batch may store hundreds of events and alerts.
+type alertInserts struct {
+	event, alertRow, deliveries *sql.Stmt
+}
+
+func prepareInserts(ctx context.Context, tx *sql.Tx) (*alertInserts, error) {
+	var ins alertInserts
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&ins.event, `INSERT INTO geofence_events (id, device, geofence, type, ts, location, lat, lng)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{&ins.alertRow, `INSERT INTO alerts (id, rule, kind, device, grp, ts, cause, message, lat, lng, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{&ins.deliveries, `INSERT INTO deliveries (id, alert, webhook, due_at)
+			SELECT ? || ':' || id, ?, id, ? FROM webhooks WHERE grp IN (?, '') ON CONFLICT (id) DO NOTHING`},
+	} {
+		st, err := tx.PrepareContext(ctx, p.q)
+		if err != nil {
+			ins.close()
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		*p.st = st
+	}
+	return &ins, nil
+}
+
+func (ins *alertInserts) close() {
+	for _, st := range []*sql.Stmt{ins.event, ins.alertRow, ins.deliveries} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
+
+// alert stores a, unless its id is stored already, with one delivery per
+// webhook of its group and of every group, and appends it to added if it
+// was new.
+func (ins *alertInserts) alert(ctx context.Context, a storage.Alert, now int64, added []storage.Alert) ([]storage.Alert, error) {
 	if a.CreatedAt == 0 {
 		a.CreatedAt = now
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO alerts (id, rule, kind, device, grp, ts, cause, message, lat, lng, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		a.ID, a.Rule, a.Kind, a.Device, a.Group, a.TS, a.Cause, a.Message, a.Lat, a.Lng, a.CreatedAt)
+	res, err := ins.alertRow.ExecContext(ctx, a.ID, a.Rule, a.Kind, a.Device, a.Group, a.TS, a.Cause, a.Message, a.Lat, a.Lng, a.CreatedAt)
 	if err != nil {
 		return added, fmt.Errorf("store alert %q: %w", a.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return added, nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, alert, webhook, due_at)
-		SELECT ? || ':' || id, ?, id, ? FROM webhooks WHERE grp IN (?, '') ON CONFLICT (id) DO NOTHING`,
-		a.ID, a.ID, now, a.Group); err != nil {
+	if _, err := ins.deliveries.ExecContext(ctx, a.ID, a.ID, now, a.Group); err != nil {
 		return added, fmt.Errorf("queue deliveries of alert %q: %w", a.ID, err)
 	}
 	return append(added, a), nil
