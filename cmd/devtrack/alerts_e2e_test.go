@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/redisq"
@@ -295,4 +298,60 @@ func TestAlertsEndToEndOfflineAndSpeed(t *testing.T) {
 	if d := hook.delivered(); d[storage.RuleOffline] != 1 || d[storage.RuleSpeed] != 2 {
 		t.Errorf("delivered %v; want one offline and two speed alerts", d)
 	}
+}
+
+// A device whose socket stays open without traffic (it answers pings and
+// sends nothing) is closed by the gateway's --device-idle-timeout with 4002,
+// its link removed, and then raises its offline alert; without the timeout
+// a connected device never counts as offline.
+func TestAlertsEndToEndLingeringSocketGoesOffline(t *testing.T) {
+	c := newCluster(t)
+	c.cli("migrate")
+	st := c.alertStore()
+	hook := newAlertHook(t, "s")
+	ctx := context.Background()
+	tok := lastLine(c.cli("device", "add", "tram", "--group", "fleet"))
+	if _, err := st.CreateAlertRule(ctx, storage.AlertRule{Group: "fleet", Kind: storage.RuleOffline, OfflineMinutes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateWebhook(ctx, storage.Webhook{URL: hook.srv.URL, Secret: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	_, base := c.startGateway("gw1", "--device-idle-timeout", "3s", "--ping-period", "200ms")
+	c.start("worker1", append([]string{"worker", "--id", "w1", "--offline-minute", "1s"}, alertWorkerArgs...)...)
+
+	d := dialDevice(t, base, "tram", tok)
+	if err := d.ws.WriteMessage(websocket.TextMessage, locFrame("only", 0)); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	// Read (answering the pings) until the gateway closes the socket.
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := d.ws.ReadMessage(); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	// Linked, silent for past the rule's 1 s: no alert while the socket is open.
+	time.Sleep(2 * time.Second) //nolint:forbidigo // silence the rule would count as offline
+	if n := len(hook.delivered()); n != 0 {
+		t.Fatalf("%d alerts while the device is connected; want none", n)
+	}
+	var err error
+	select {
+	case err = <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("lingering socket not closed")
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4002 {
+		t.Fatalf("socket closed with %v; want 4002", err)
+	}
+	if took := time.Since(sent); took < 3*time.Second {
+		t.Errorf("closed after %v; want the 3 s idle timeout", took)
+	}
+	checkFor(t, 10*time.Second, "the offline alert delivered", func() bool { return hook.delivered()[storage.RuleOffline] == 1 })
 }
