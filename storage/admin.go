@@ -38,15 +38,25 @@ type AccountAdmin interface {
 	// user whose role or groups differ from those at their handshake.
 	UpdateUser(ctx context.Context, name string, ch UserChange) (User, error)
 	// SetUserPassword replaces the user's password hash; nil removes the
-	// password (no web UI login). Sessions and the token are kept.
-	// ErrNotFound for an unknown user.
+	// password (no web UI login). It sets PasswordChangedAt to now (later
+	// than its previous value), which ends the user's web sessions (the
+	// gateway compares it at each session lookup and in its credentials
+	// poll); the API token is kept. ErrNotFound for an unknown user.
 	SetUserPassword(ctx context.Context, name string, passwordHash []byte) error
 
 	// UpdateDevice changes the device's name and group, revoked or not,
-	// and returns it as it is now. ErrNotFound for an unknown device,
+	// and returns it as it is now. It stamps the device as changed now
+	// (DevicesChangedSince). ErrNotFound for an unknown device,
 	// ErrInvalid for a group ValidName refuses (empty is no group) or a
 	// name longer than 256 bytes.
 	UpdateDevice(ctx context.Context, id string, ch DeviceChange) (Device, error)
+	// DevicesChangedSince lists, as they are now and ordered by id, the
+	// devices whose name or group was changed at or after sinceMS: by
+	// UpdateDevice, or by enrolling a revoked device again (EnrolDevice,
+	// ReenrollDevice). Gateways poll it to drop a moved device from the
+	// live sockets of users who may no longer see it. A device's stamp is
+	// the store's clock, and later than its previous one.
+	DevicesChangedSince(ctx context.Context, sinceMS int64) ([]Device, error)
 	// EnrolDevice registers d with the hash of its token or, if d.ID is a
 	// revoked device, enrols it again (ReenrollDevice: new token, d's
 	// name, group and crs, its archive kept), in one transaction; again

@@ -124,6 +124,10 @@ type User struct {
 	// ms, 0 if never. It changes at every revoke, so a gateway can tell a
 	// connection or session opened before it.
 	RevokedAt int64 `json:"revoked_at,omitempty"`
+	// PasswordChangedAt is when the password was last set or removed
+	// (SetUserPassword), Unix ms, 0 if never. It changes at every change,
+	// so a gateway can tell a web session opened before it.
+	PasswordChangedAt int64 `json:"password_changed_at,omitempty"`
 }
 
 // Location is one archived position. Times are Unix milliseconds.

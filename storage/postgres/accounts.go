@@ -231,19 +231,22 @@ func normGroups(groups []string) []string {
 }
 
 // userSelect reads a user with its groups (sorted, never nil) in one query.
-const userSelect = `SELECT id, name, role, created_at, revoked_at, password_hash,
+const userSelect = `SELECT id, name, role, created_at, revoked_at, password_hash, password_changed_at,
 	coalesce((SELECT array_agg(grp ORDER BY grp) FROM user_groups WHERE user_id = users.id), '{}')
 	FROM users`
 
 func scanUser(r pgx.Row) (storage.User, []byte, error) {
 	var u storage.User
-	var revoked *int64
+	var revoked, pwChanged *int64
 	var pw []byte
-	if err := r.Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &pw, &u.Groups); err != nil {
+	if err := r.Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &pw, &pwChanged, &u.Groups); err != nil {
 		return storage.User{}, nil, err
 	}
 	if revoked != nil {
 		u.RevokedAt = *revoked
+	}
+	if pwChanged != nil {
+		u.PasswordChangedAt = *pwChanged
 	}
 	if u.Groups == nil {
 		u.Groups = []string{}
@@ -395,7 +398,8 @@ func (s *Store) ReenrollDevice(ctx context.Context, d storage.Device, tokenHash 
 	}
 	got, err := scanDevice(s.pool.QueryRow(ctx, `UPDATE devices
 		SET token_hash = $1, revoked_at = NULL, name = $2, grp = $3, crs = $4,
-			token_rotated_at = greatest($5::bigint, coalesce(token_rotated_at, 0) + 1)
+			token_rotated_at = greatest($5::bigint, coalesce(token_rotated_at, 0) + 1),
+			changed_at = greatest($5::bigint, coalesce(changed_at, 0) + 1)
 		WHERE id = $6 AND revoked_at IS NOT NULL RETURNING `+deviceColumns,
 		tokenHash, d.Name, d.Group, d.CRS, nowMS(), d.ID))
 	if pgCode(err) == codeUniqueViolation {

@@ -71,12 +71,14 @@ func (s *Store) UpdateUser(ctx context.Context, name string, ch storage.UserChan
 	return u, nil
 }
 
-// SetUserPassword replaces the user's password hash (nil: none).
+// SetUserPassword replaces the user's password hash (nil: none) and
+// stamps password_changed_at, which ends the user's web sessions.
 func (s *Store) SetUserPassword(ctx context.Context, name string, passwordHash []byte) error {
 	if validText("name", name) != nil {
 		return fmt.Errorf("postgres: set password of user %q: %w", name, storage.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE name = $2`, passwordHash, name)
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $1,
+		password_changed_at = `+fmt.Sprintf(nextStamp, "password_changed_at")+` WHERE name = $3`, passwordHash, nowMS(), name)
 	if err != nil {
 		return fmt.Errorf("postgres: set password of user %q: %w", name, classify(err))
 	}
@@ -86,7 +88,7 @@ func (s *Store) SetUserPassword(ctx context.Context, name string, passwordHash [
 	return nil
 }
 
-// UpdateDevice changes the device's name and group.
+// UpdateDevice changes the device's name and group and stamps changed_at.
 func (s *Store) UpdateDevice(ctx context.Context, id string, ch storage.DeviceChange) (storage.Device, error) {
 	if err := storage.CheckDeviceChange(ch); err != nil {
 		return storage.Device{}, fmt.Errorf("postgres: update device %q: %w", id, err)
@@ -99,12 +101,23 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, ch storage.DeviceCh
 	if validText("id", id) != nil {
 		return storage.Device{}, fmt.Errorf("postgres: update device %q: %w", id, storage.ErrNotFound)
 	}
-	d, err := scanDevice(s.pool.QueryRow(ctx, `UPDATE devices SET name = coalesce($1, name), grp = coalesce($2, grp)
-		WHERE id = $3 RETURNING `+deviceColumns, ch.Name, ch.Group, id))
+	d, err := scanDevice(s.pool.QueryRow(ctx, `UPDATE devices SET name = coalesce($1, name), grp = coalesce($3, grp),
+		changed_at = `+fmt.Sprintf(nextStamp, "changed_at")+`
+		WHERE id = $4 RETURNING `+deviceColumns, ch.Name, nowMS(), ch.Group, id))
 	if err != nil {
 		return storage.Device{}, fmt.Errorf("postgres: update device %q: %w", id, notFound(err))
 	}
 	return d, nil
+}
+
+// DevicesChangedSince lists the devices whose name or group changed at or
+// after sinceMS.
+func (s *Store) DevicesChangedSince(ctx context.Context, sinceMS int64) ([]storage.Device, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deviceColumns+` FROM devices WHERE changed_at >= $1 ORDER BY id`, sinceMS)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: devices changed since: %w", classify(err))
+	}
+	return collectDevices(rows, "devices changed since")
 }
 
 // EnrolDevice registers d, or enrols a revoked d.ID again, in one upsert;
@@ -133,7 +146,8 @@ func (s *Store) EnrolDevice(ctx context.Context, d storage.Device, tokenHash []b
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, revoked_at = NULL,
 				name = excluded.name, grp = excluded.grp, crs = excluded.crs,
-				token_rotated_at = greatest($7::bigint, coalesce(devices.token_rotated_at, 0) + 1)
+				token_rotated_at = greatest($7::bigint, coalesce(devices.token_rotated_at, 0) + 1),
+				changed_at = greatest($7::bigint, coalesce(devices.changed_at, 0) + 1)
 			WHERE devices.revoked_at IS NOT NULL
 			RETURNING `+deviceColumns, d.ID, d.Name, d.Group, tokenHash, d.CreatedAt, d.CRS, nowMS()))
 		if err != nil {

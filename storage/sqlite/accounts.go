@@ -224,7 +224,7 @@ func normGroups(groups []string) []string {
 	return slices.Compact(out)
 }
 
-const userColumns = `id, name, role, created_at, revoked_at, password_hash`
+const userColumns = `id, name, role, created_at, revoked_at, password_hash, password_changed_at`
 
 // UserByTokenHash returns the user holding the API token.
 func (s *Store) UserByTokenHash(ctx context.Context, tokenHash []byte) (storage.User, error) {
@@ -248,12 +248,12 @@ func (s *Store) UserByName(ctx context.Context, name string) (storage.User, []by
 func (s *Store) user(ctx context.Context, query string, arg any) (storage.User, []byte, error) {
 	var u storage.User
 	var pw []byte
-	var revoked sql.NullInt64
-	err := s.rdb.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &pw)
+	var revoked, pwChanged sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &pw, &pwChanged)
 	if err != nil {
 		return storage.User{}, nil, notFound(err)
 	}
-	u.RevokedAt = revoked.Int64
+	u.RevokedAt, u.PasswordChangedAt = revoked.Int64, pwChanged.Int64
 	rows, err := s.rdb.QueryContext(ctx, `SELECT grp FROM user_groups WHERE user_id = ? ORDER BY grp`, u.ID)
 	if err != nil {
 		return storage.User{}, nil, err
@@ -326,7 +326,7 @@ func (s *Store) DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]stora
 
 // Users lists every user with its groups, ordered by name.
 func (s *Store) Users(ctx context.Context) ([]storage.User, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT u.id, u.name, u.role, u.created_at, u.revoked_at, g.grp
+	rows, err := s.rdb.QueryContext(ctx, `SELECT u.id, u.name, u.role, u.created_at, u.revoked_at, u.password_changed_at, g.grp
 		FROM users u LEFT JOIN user_groups g ON g.user_id = u.id ORDER BY u.name, g.grp`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: users: %w", err)
@@ -335,13 +335,13 @@ func (s *Store) Users(ctx context.Context) ([]storage.User, error) {
 	out := []storage.User{}
 	for rows.Next() {
 		var u storage.User
-		var revoked sql.NullInt64
+		var revoked, pwChanged sql.NullInt64
 		var grp sql.NullString
-		if err := rows.Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &grp); err != nil {
+		if err := rows.Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &pwChanged, &grp); err != nil {
 			return nil, fmt.Errorf("sqlite: users: %w", err)
 		}
 		if n := len(out); n == 0 || out[n-1].ID != u.ID {
-			u.RevokedAt = revoked.Int64
+			u.RevokedAt, u.PasswordChangedAt = revoked.Int64, pwChanged.Int64
 			u.Groups = []string{}
 			out = append(out, u)
 		}
@@ -411,7 +411,8 @@ func (s *Store) ReenrollDevice(ctx context.Context, d storage.Device, tokenHash 
 	}
 	got, err := scanDevice(s.wdb.QueryRowContext(ctx, `UPDATE devices
 		SET token_hash = ?, revoked_at = NULL, name = ?, grp = ?, crs = ?,
-			token_rotated_at = max(?, coalesce(token_rotated_at, 0) + 1)
+			token_rotated_at = max(?5, coalesce(token_rotated_at, 0) + 1),
+			changed_at = max(?5, coalesce(changed_at, 0) + 1)
 		WHERE id = ? AND revoked_at IS NOT NULL RETURNING `+deviceColumns,
 		tokenHash, d.Name, d.Group, d.CRS, nowMS(), d.ID))
 	if isConstraint(err) {

@@ -89,13 +89,15 @@ func userGroups(ctx context.Context, tx *sql.Tx, id int64) ([]string, error) {
 	return out, rows.Err()
 }
 
-// SetUserPassword replaces the user's password hash (nil: none).
+// SetUserPassword replaces the user's password hash (nil: none) and
+// stamps password_changed_at, which ends the user's web sessions.
 func (s *Store) SetUserPassword(ctx context.Context, name string, passwordHash []byte) error {
 	var pw any
 	if passwordHash != nil {
 		pw = passwordHash
 	}
-	r, err := s.wdb.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, pw, name)
+	r, err := s.wdb.ExecContext(ctx, `UPDATE users SET password_hash = ?,
+		password_changed_at = `+fmt.Sprintf(nextStamp, "password_changed_at")+` WHERE name = ?`, pw, nowMS(), name)
 	if err != nil {
 		return fmt.Errorf("sqlite: set password of user %q: %w", name, err)
 	}
@@ -105,7 +107,7 @@ func (s *Store) SetUserPassword(ctx context.Context, name string, passwordHash [
 	return nil
 }
 
-// UpdateDevice changes the device's name and group.
+// UpdateDevice changes the device's name and group and stamps changed_at.
 func (s *Store) UpdateDevice(ctx context.Context, id string, ch storage.DeviceChange) (storage.Device, error) {
 	if err := storage.CheckDeviceChange(ch); err != nil {
 		return storage.Device{}, fmt.Errorf("sqlite: update device %q: %w", id, err)
@@ -117,12 +119,36 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, ch storage.DeviceCh
 	if ch.Group != nil {
 		group = *ch.Group
 	}
-	d, err := scanDevice(s.wdb.QueryRowContext(ctx, `UPDATE devices SET name = coalesce(?, name), grp = coalesce(?, grp)
-		WHERE id = ? RETURNING `+deviceColumns, name, group, id))
+	d, err := scanDevice(s.wdb.QueryRowContext(ctx, `UPDATE devices SET name = coalesce(?, name), grp = coalesce(?, grp),
+		changed_at = `+fmt.Sprintf(nextStamp, "changed_at")+`
+		WHERE id = ? RETURNING `+deviceColumns, name, group, nowMS(), id))
 	if err != nil {
 		return storage.Device{}, fmt.Errorf("sqlite: update device %q: %w", id, notFound(err))
 	}
 	return d, nil
+}
+
+// DevicesChangedSince lists the devices whose name or group changed at or
+// after sinceMS.
+func (s *Store) DevicesChangedSince(ctx context.Context, sinceMS int64) ([]storage.Device, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices
+		WHERE changed_at >= ? ORDER BY id`, sinceMS)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: devices changed since: %w", err)
+	}
+	defer rows.Close()
+	out := []storage.Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: devices changed since: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: devices changed since: %w", err)
+	}
+	return out, nil
 }
 
 // EnrolDevice registers d, or enrols a revoked d.ID again, in one upsert.
@@ -153,7 +179,8 @@ func (s *Store) EnrolDevice(ctx context.Context, d storage.Device, tokenHash []b
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, revoked_at = NULL,
 			name = excluded.name, grp = excluded.grp, crs = excluded.crs,
-			token_rotated_at = max(?, coalesce(token_rotated_at, 0) + 1)
+			token_rotated_at = max(?7, coalesce(token_rotated_at, 0) + 1),
+			changed_at = max(?7, coalesce(changed_at, 0) + 1)
 		WHERE devices.revoked_at IS NOT NULL
 		RETURNING `+deviceColumns, d.ID, d.Name, d.Group, tokenHash, d.CreatedAt, d.CRS, nowMS()))
 	switch {

@@ -20,6 +20,8 @@ var adminCases = []testCase{
 	{"UpdateDevice", testUpdateDevice},
 	{"EnrolDevice", testEnrolDevice},
 	{"DeleteDevice", testDeleteDevice},
+	{"DevicesChangedSince", testDevicesChangedSince}, // changes.go
+	{"PasswordChangedAt", testPasswordChangedAt},
 }
 
 func strp(s string) *string { return &s }
