@@ -114,7 +114,9 @@ func (r *webhookReceiver) exactlyOnce(secret, device string) error {
 // drives into and out of it: one enter and one exit show live, the exit's
 // alert in the header's badge on the map page, and the webhook receiver
 // gets each alert once, signed, although one of the two workers is killed
-// (kill -9) between the enter and the exit (web/test/alerts.js).
+// (kill -9) between the enter and the exit; then, on a gateway with GCJ-02
+// tiles, an operator draws a geofence of their group, stored in WGS-84
+// (web/test/alerts.js).
 func TestAlertsInBrowser(t *testing.T) {
 	needBrowser(t)
 	// The events, alerts and webhook deliveries come from the worker's
@@ -129,42 +131,57 @@ func TestAlertsInBrowser(t *testing.T) {
 	// long after they are known.
 	w1 := c.start("worker1", "worker", "--id", "w1", "--alerts-poll", "200ms")
 	c.start("worker2", "worker", "--id", "w2", "--alerts-poll", "200ms")
-	pw := randWord("pw-")
+	// A second gateway draws on GCJ-02 tiles (unreachable, so the embedded
+	// basemap shows).
+	_, crsBase := c.startGateway("gw2", "--tiles", "http://127.0.0.1:1/{z}/{x}/{y}.png", "--tiles-crs", "gcj02")
+	pw, pwB := randWord("pw-"), randWord("pw-")
 	adminTok := lastLine(c.cli("user", "add", "admin", "--role", "admin", "--password", pw))
+	c.cli("user", "add", "opb", "--role", "operator", "--groups", "gb", "--password", pwB)
 	devTok := lastLine(c.cli("device", "add", "fencer", "--group", "ga", "--name", "Fence Runner"))
+	courierTok := lastLine(c.cli("device", "add", "courier", "--group", "gb", "--name", "Courier"))
 	recv := newWebhookReceiver(t)
 
-	start := [2]float64{48.8566, 2.3522}
-	frame, _ := json.Marshal(map[string]any{"type": "location", "id": "start", "ts": time.Now().UnixMilli(),
-		"data": map[string]any{"lat": start[0], "lng": start[1]}})
-	req, _ := http.NewRequest("POST", base+"/api/v1/ingest", bytes.NewReader(frame))
-	req.Header.Set("Authorization", "Bearer "+devTok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("ingest the start: %d", resp.StatusCode)
-	}
-	checkFor(t, 20*time.Second, "the device located", func() bool {
-		req, _ := http.NewRequest("GET", base+"/api/v1/devices/fencer", nil)
-		req.Header.Set("Authorization", "Bearer "+adminTok)
+	start := [2]float64{48.8566, 2.3522}      // Paris: fencer
+	crsStart := [2]float64{31.2304, 121.4737} // Shanghai: courier
+	locate := func(device, tok string, at [2]float64) {
+		t.Helper()
+		frame, _ := json.Marshal(map[string]any{"type": "location", "id": "start", "ts": time.Now().UnixMilli(),
+			"data": map[string]any{"lat": at[0], "lng": at[1]}})
+		req, _ := http.NewRequest("POST", base+"/api/v1/ingest", bytes.NewReader(frame))
+		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return false
+			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var d apiDevice
-		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&d) == nil && string(d.Location) != "null"
-	})
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("ingest the start of %s: %d", device, resp.StatusCode)
+		}
+		checkFor(t, 20*time.Second, device+" located", func() bool {
+			req, _ := http.NewRequest("GET", base+"/api/v1/devices/"+device, nil)
+			req.Header.Set("Authorization", "Bearer "+adminTok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var d apiDevice
+			return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&d) == nil && string(d.Location) != "null"
+		})
+	}
+	locate("fencer", devTok, start)
 
 	var secret string
-	runNode(t, "alerts.js", map[string]any{"base": base, "users": map[string]string{"admin": pw}, "adminToken": adminTok,
-		"tokens": map[string]string{"fencer": devTok}, "device": "fencer", "start": start, "webhook": recv.URL + "/hook"},
+	runNode(t, "alerts.js", map[string]any{"base": base, "users": map[string]string{"admin": pw, "opb": pwB}, "adminToken": adminTok,
+		"tokens": map[string]string{"fencer": devTok}, "device": "fencer", "start": start, "webhook": recv.URL + "/hook",
+		"crsBase": crsBase, "crsStart": crsStart},
 		func(what string) error {
-			if what == "kill-worker" {
+			switch what {
+			case "kill-worker":
 				w1.kill9()
+				return nil
+			case "locate-courier": // after the first part, whose map fits fencer alone
+				locate("courier", courierTok, crsStart)
 				return nil
 			}
 			s, ok := strings.CutPrefix(what, "deliveries ")

@@ -7,8 +7,11 @@
 // while the admin is on the map page, shows in the header's badge. The Go
 // test checks the webhook deliveries (NEED deliveries SECRET) and kills a
 // worker between the enter and the exit (NEED kill-worker).
+// Last, on a second gateway with GCJ-02 tiles, an operator of gb draws a
+// geofence around a device in Shanghai, stored in WGS-84.
 // Scenario keys: device (a device of group ga, located at start [lat, lng]
-// and nowhere else), webhook (the receiver's URL).
+// and nowhere else), webhook (the receiver's URL), crsBase (the GCJ-02
+// gateway), crsStart (where gb's one device is), users.opb (gb's operator).
 'use strict';
 const h = require('./helpers');
 const { assert, cfg } = h;
@@ -168,4 +171,97 @@ h.run(async ({ page }) => {
   await h.waitFor('the archived feed', async () => (await page.locator('#feed-list li.feed-item').count()) >= 4);
   await page.locator('#geofence-map path.leaflet-interactive').first().waitFor({ timeout: 5000 });
   await h.screenshot(page, 'readme-alerts');
+
+  // On a gateway whose tiles are GCJ-02 (unreachable: the basemap shows),
+  // an operator of gb sees none of ga's geofences and draws one around the
+  // place where the tiles show their device in Shanghai; it is stored in
+  // WGS-84: the middle of the shape is the device's WGS-84 position, not a
+  // point off by the GCJ-02 offset.
+  await crsPhase(page);
 });
+
+async function crsPhase(page) {
+  const [lat, lng] = cfg.crsStart;
+  const { wgs84ToGcj02 } = await import('../static/js/crs.js');
+  const [glat, glng] = wgs84ToGcj02(lat, lng);
+  const offset = metres(lat, lng, glat, glng);
+  assert.ok(offset > 300, `the GCJ-02 offset at the device is only ${offset} m`);
+  await h.ask('locate-courier');
+  await page.context().clearCookies();
+  await page.goto(`${cfg.crsBase}/#/alerts`);
+  const form = page.locator('form:visible').filter({ has: page.locator('input[type=password]') }).first();
+  await form.locator('input[type=text]').first().fill('opb');
+  await form.locator('input[type=password]').fill(cfg.users.opb);
+  await form.locator('button[type=submit]').click();
+  await page.locator('#whoami').filter({ hasText: 'opb' }).waitFor({ timeout: 15000 });
+  await page.locator('#page-alerts').waitFor({ state: 'visible' });
+  await page.locator(`${mapSel} .leaflet-pm-toolbar .leaflet-pm-icon-polygon`).waitFor({ timeout: 10000 });
+  await h.waitFor('the map to show the device', async () => page.evaluate(() => {
+    const scale = document.querySelector('#geofence-map .leaflet-control-scale-line');
+    return scale && /\d+ m$/.test(scale.textContent.trim());
+  }));
+  await page.locator('#geofence-empty').waitFor({ state: 'visible' }); // ga's is not theirs
+  assert.equal(await page.locator('#geofence-list li').count(), 0, "an operator of gb sees ga's geofence");
+  // Where the GCJ-02 tiles show the device's place: its GCJ-02 coordinate
+  // on the grid of the tiles the page asked for (they fail, but keep their
+  // place), and where its WGS-84 coordinate would be if drawn unconverted.
+  const [place, raw] = await h.waitFor('the tiles under the device', () =>
+    tileGrid(page, 'http://127.0.0.1:1/', [[glat, glng], [lat, lng]]).then((g) => g && g[0] && g[1] && g));
+  const far = Math.hypot(raw.x - place.x, raw.y - place.y);
+  h.log(`GCJ-02 tiles show the device at ${place.x.toFixed(1)},${place.y.toFixed(1)} (tile ${place.tile}), ${far.toFixed(0)} px from its unconverted point`);
+  assert.ok(far > 20, `the unconverted point is only ${far} px away`);
+  await page.locator(`${mapSel} .leaflet-pm-toolbar .leaflet-pm-icon-polygon`).click();
+  // Around that place, symmetric, below the bar of actions.
+  const pts = [[-110, -50], [110, -50], [110, 50], [-110, 50]].map(([dx, dy]) => [place.x + dx, place.y + dy]);
+  for (const [i, [x, y]] of pts.entries()) {
+    await page.mouse.click(x, y);
+    await h.waitFor(`vertex ${i + 1} placed`, async () => (await vertices(page)) >= i + 1);
+  }
+  await page.mouse.click(pts[0][0], pts[0][1]);
+  await page.locator('#geofence-form').waitFor({ state: 'visible', timeout: 5000 });
+  await page.locator('#geofence-name').fill('Pudong gate');
+  assert.deepEqual(await page.locator('#geofence-group option').allTextContents(), ['gb'], 'the groups an operator of gb may use');
+  await page.locator('#geofence-save').click();
+  await page.locator('#geofence-list li.geofence-item', { hasText: 'Pudong gate' }).waitFor({ timeout: 5000 });
+  const { items } = await h.api('/api/v1/geofences');
+  const gf = items.find((g) => g.name === 'Pudong gate');
+  assert.ok(gf && gf.group === 'gb' && gf.ring.length === 4, `stored: ${JSON.stringify(items)}`);
+  const mlng = gf.ring.reduce((a, p) => a + p[0], 0) / 4;
+  const mlat = gf.ring.reduce((a, p) => a + p[1], 0) / 4;
+  const off = metres(lat, lng, mlat, mlng);
+  h.log(`the square drawn around it is stored ${off.toFixed(1)} m from the device's WGS-84 position (GCJ-02 offset there: ${offset.toFixed(0)} m)`);
+  assert.ok(off < 30, `the square drawn around the device's place on the tiles is centred ${off} m from its WGS-84 position`);
+}
+
+// tileGrid is, for the geofence map's tiles, where each [lat, lng] falls on
+// screen: its Web Mercator pixel at the tiles' zoom placed by the box of
+// the tile image holding it, read from the tiles' z/x/y URLs (as in
+// maps.js), so it measures the tile grid, not the map's projection.
+async function tileGrid(page, prefix, points) {
+  return page.evaluate(({ prefix, points }) => {
+    const tiles = [...document.querySelectorAll('#geofence-map img.leaflet-tile')].map((img) => {
+      const m = img.src.startsWith(prefix) && /(\d+)\/(-?\d+)\/(-?\d+)\.png$/.exec(img.src.slice(prefix.length));
+      if (!m) return null;
+      const r = img.getBoundingClientRect();
+      return { z: +m[1], x: +m[2], y: +m[3], left: r.left, top: r.top, width: r.width };
+    }).filter(Boolean);
+    if (!tiles.length) return null;
+    const z = Math.max(...tiles.map((t) => t.z));
+    return points.map(([lat, lng]) => {
+      const p = window.L.CRS.EPSG3857.latLngToPoint(window.L.latLng(lat, lng), z);
+      const tx = Math.floor(p.x / 256);
+      const ty = Math.floor(p.y / 256);
+      const t = tiles.find((t) => t.z === z && t.x === tx && t.y === ty);
+      if (!t || !t.width) return null;
+      const scale = t.width / 256;
+      return { x: t.left + (p.x - tx * 256) * scale, y: t.top + (p.y - ty * 256) * scale, tile: `${z}/${tx}/${ty}` };
+    });
+  }, { prefix, points });
+}
+
+// metres is the haversine distance between two WGS-84 points.
+function metres(lat1, lng1, lat2, lng2) {
+  const r = (d) => (d * Math.PI) / 180;
+  const a = Math.sin(r(lat2 - lat1) / 2) ** 2 + Math.cos(r(lat1)) * Math.cos(r(lat2)) * Math.sin(r(lng2 - lng1) / 2) ** 2;
+  return 2 * 6371008.8 * Math.asin(Math.sqrt(a));
+}
