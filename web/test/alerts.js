@@ -231,6 +231,37 @@ async function crsPhase(page) {
   const off = metres(lat, lng, mlat, mlng);
   h.log(`the square drawn around it is stored ${off.toFixed(1)} m from the device's WGS-84 position (GCJ-02 offset there: ${offset.toFixed(0)} m)`);
   assert.ok(off < 30, `the square drawn around the device's place on the tiles is centred ${off} m from its WGS-84 position`);
+
+  // Edit mode: drag the north-east vertex 60 px east; the change is saved.
+  const edit = page.locator(`${mapSel} .leaflet-pm-toolbar .leaflet-pm-icon-edit`);
+  await edit.click();
+  const ne = pts[1];
+  await h.waitFor('the vertex handles of edit mode', async () => page.evaluate(([x, y]) => {
+    const el = document.elementFromPoint(x, y);
+    return el && el.classList.contains('marker-icon') && !el.classList.contains('marker-icon-middle');
+  }, ne));
+  await page.mouse.move(ne[0], ne[1]);
+  await page.mouse.down();
+  for (let i = 1; i <= 6; i++) await page.mouse.move(ne[0] + i * 10, ne[1]);
+  await page.mouse.up();
+  const moved = await h.waitFor('the edited square stored', async () => {
+    const g = (await h.api(`/api/v1/geofences/${gf.id}`));
+    return g.ring[1][0] > gf.ring[1][0] + 1e-4 && g;
+  });
+  assert.deepEqual(moved.ring[0], gf.ring[0], 'another vertex moved');
+  assert.ok(Math.abs(moved.ring[1][1] - gf.ring[1][1]) < 2e-5, `the vertex moved north or south: ${moved.ring[1]} from ${gf.ring[1]}`);
+  h.log(`vertex moved east by ${metres(gf.ring[1][1], gf.ring[1][0], moved.ring[1][1], moved.ring[1][0]).toFixed(0)} m, saved`);
+  await edit.click(); // edit mode off
+
+  // Removal mode: a click on the geofence deletes it.
+  await page.locator(`${mapSel} .leaflet-pm-toolbar .leaflet-pm-icon-delete`).click();
+  await page.mouse.click(place.x, place.y);
+  await page.locator('#geofence-empty').waitFor({ state: 'visible', timeout: 5000 });
+  await h.waitFor('the geofence deleted', async () => {
+    const resp = await fetch(`${cfg.base}/api/v1/geofences/${gf.id}`, { headers: { Authorization: `Bearer ${cfg.adminToken}` } });
+    return resp.status === 404;
+  });
+  h.log('removed with the removal tool: deleted');
 }
 
 // tileGrid is, for the geofence map's tiles, where each [lat, lng] falls on
