@@ -665,11 +665,11 @@ func TestShareLinkInBrowser(t *testing.T) {
 	c.cli("migrate")
 	_, base := c.startGateway("gw1", "--tiles", "none")
 	c.start("worker1", "worker")
-	opTok := lastLine(c.cli("user", "add", "opa", "--role", "operator", "--groups", "ga"))
+	opTok := lastLine(c.cli("user", "add", "opa", "--role", "operator", "--groups", "ga", "--password", "opa-secret"))
 	tokens := map[string]string{}
 	for _, id := range []string{"courier", "other"} {
 		tokens[id] = lastLine(c.cli("device", "add", id, "--group", "ga", "--name", "Courier "+id))
 	}
-	runNode(t, "share.js", map[string]any{"base": base, "opToken": opTok, "tokens": tokens,
-		"device": "courier", "other": "other"}, nil)
+	runNode(t, "share.js", map[string]any{"base": base, "opToken": opTok, "opName": "opa", "opPassword": "opa-secret",
+		"tokens": tokens, "device": "courier", "other": "other"}, nil)
 }

@@ -5,8 +5,8 @@
 // it holds. After revocation, and separately after a 2 s expiry, the page
 // says that the link expired and takes no more updates; reopening the URL
 // says so too.
-// Scenario keys: opToken (operator of the device's group), device (shared),
-// other (another device of the group, also located).
+// Scenario keys: opToken, opName, opPassword (operator of the device's
+// group), device (shared), other (another device of the group, also located).
 'use strict';
 const h = require('./helpers');
 const { assert, cfg } = h;
@@ -161,4 +161,34 @@ h.run(async ({ context, page }) => {
   await p2.reload();
   await waitEnded(p2, 10000);
   await p2.close();
+
+  // From the UI: the operator creates a link on the device page, the link
+  // shows the device live, and Revoke on the same card ends it. Only active
+  // links are listed (the two above have ended).
+  const ui = await context.newPage();
+  await h.login(ui, cfg.opName, cfg.opPassword);
+  await ui.goto(`${cfg.base}/#/device/${encodeURIComponent(cfg.device)}`);
+  await ui.locator('#share-card').waitFor({ timeout: 10000 });
+  await ui.locator('#share-empty').waitFor({ timeout: 5000 });
+  await ui.selectOption('#share-ttl', '3600');
+  await ui.click('#share-create');
+  const url = await h.waitFor('share link in the card', async () => (await ui.inputValue('#share-url')) || null, { timeout: 5000 });
+  assert.ok(url.startsWith(`${cfg.base}/s/`), `share url from the UI: ${url}`);
+  await ui.locator('#share-list .share-item').first().waitFor({ timeout: 5000 });
+  assert.equal(await ui.locator('#share-list .share-item').count(), 1, 'active links listed');
+  const listed = await ui.locator('#share-list .share-item').first().innerText();
+  assert.match(listed, new RegExp(`by ${cfg.opName}`), `listed link: ${listed}`);
+  const p3 = await context.newPage();
+  await p3.goto(url);
+  await p3.locator('#share-status[data-state=live]').waitFor({ timeout: 5000 });
+  lat += 0.006;
+  await h.ingest(cfg.device, h.locationFrame(lat, lng));
+  await waitPosition(p3, lat, lng, 'position on the page of the link made in the UI');
+  await h.screenshot(ui, 'share-card');
+  await ui.locator('#share-list .share-item button', { hasText: 'Revoke' }).click();
+  await ui.locator('#share-empty').waitFor({ timeout: 5000 });
+  await waitEnded(p3, 5000);
+  h.log('link made and revoked in the UI: page ended');
+  await p3.close();
+  await ui.close();
 });

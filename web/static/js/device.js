@@ -2,13 +2,15 @@
 // logs (live ones prepended) and a form to send it a command. The command
 // card keeps two things apart: a status line (is the device connected, when
 // was it last seen) and the list of the commands sent from this page, each
-// with its id and its result as it comes.
+// with its id and its result as it comes. The share card (sharecard.js)
+// makes and revokes links to the device's live position.
 
 import { api, errorText } from './api.js';
 import { $, el, setText, showAlert } from './dom.js';
 import { fmtAgo, fmtDateTime, fmtJSON } from './format.js';
 import { live } from './live.js';
 import { fromLive, logRow } from './logrow.js';
+import { hideShareCard, showShareCard } from './sharecard.js';
 import { getDevice, onDevicesChanged } from './store.js';
 import { Track } from './track.js';
 
@@ -51,6 +53,7 @@ export function showDevicePage(route, ctx) {
   track.show(ctx.user, id);
   clearInterval(ticker);
   ticker = setInterval(renderConnection, 1000);
+  showShareCard(id);
   if (id === deviceId) return renderConnection();
   deviceId = id;
   info = null;
@@ -67,6 +70,7 @@ export function hideDevicePage() {
   visible = false;
   clearInterval(ticker);
   track.hide();
+  hideShareCard();
 }
 
 export function resetDevicePage() {
