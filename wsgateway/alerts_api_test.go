@@ -16,16 +16,8 @@ import (
 	"github.com/devtrack/devtrack/wsgateway"
 )
 
-// alerting is the test store's Alerting part; the test is skipped, naming
-// what is missing, while the store has none.
-func (e *env) alerting() storage.Alerting {
-	e.t.Helper()
-	as, ok := any(e.store).(storage.Alerting)
-	if !ok {
-		e.t.Skip("the SQLite store does not implement storage.Alerting yet")
-	}
-	return as
-}
+// alerting is the test store's Alerting part.
+func (e *env) alerting() storage.Alerting { return e.store }
 
 // created posts body to path as tok, wants 201 and returns the answer's id.
 func (e *env) created(tok, path, body string) string {
