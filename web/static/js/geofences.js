@@ -16,7 +16,7 @@
 import { api, errorText } from './api.js';
 import { $, el, setText, showAlert } from './dom.js';
 import { createMap, WORLD } from './basemap.js';
-import { allDevices, onDevicesChanged } from './store.js';
+import { allDevices, getDevice, onDevicesChanged } from './store.js';
 
 const L = window.L;
 
@@ -29,6 +29,8 @@ const SAVE_DELAY_MS = 300;
 let me = null;
 let map = null;
 let shapes = null; // L.FeatureGroup of the saved geofences
+let dots = null; // L.LayerGroup of the devices' positions, to draw around
+const dotOf = new Map(); // device id -> L.circleMarker
 let draft = null; // a drawn layer not saved yet
 let fitted = false;
 let loaded = false; // the geofences were read once since the page showed
@@ -39,8 +41,10 @@ let groups = [];
 /** initGeofences wires the form; onChange(list) hears of every change of the list. */
 export function initGeofences(onChange) {
   changed = onChange;
-  onDevicesChanged(() => {
-    if (!fitted && loaded && !$('page-alerts').hidden) fitOnce();
+  onDevicesChanged((ids) => {
+    if (!map || $('page-alerts').hidden) return;
+    for (const id of ids) syncDot(id);
+    if (!fitted && loaded) fitOnce();
   });
   $('geofence-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -56,6 +60,7 @@ export function showGeofences(user, userGroups) {
   fillGroups();
   if (!map) createMapOnce();
   map.invalidateSize();
+  for (const d of allDevices()) syncDot(d.id);
   return loadGeofences();
 }
 
@@ -82,6 +87,8 @@ export function resetGeofences() {
   for (const e of byId.values()) clearTimeout(e.timer);
   byId.clear();
   if (shapes) shapes.clearLayers();
+  if (dots) dots.clearLayers();
+  dotOf.clear();
   $('geofence-list').replaceChildren();
   showAlert($('geofence-error'), '');
   fitted = false;
@@ -92,6 +99,7 @@ export function resetGeofences() {
 function createMapOnce() {
   map = createMap($('geofence-map'), me);
   shapes = L.featureGroup().addTo(map);
+  dots = L.layerGroup().addTo(map);
   // Only geofences are geoman's to edit, drag, snap to and remove: the
   // embedded basemap's land and borders (basemap.js, not interactive) are
   // not.
@@ -172,6 +180,32 @@ function forget(id) {
   clearTimeout(e.timer);
   shapes.removeLayer(e.layer);
   byId.delete(id);
+}
+
+/**
+ * syncDot shows a device's last position as a dot, so that a geofence can
+ * be drawn around where the devices go. The dots take no clicks (a click
+ * goes to the geofence or the map under it) and geoman leaves them alone.
+ */
+function syncDot(id) {
+  const d = getDevice(id);
+  let dot = dotOf.get(id);
+  if (!d || !d.loc) {
+    if (dot) dots.removeLayer(dot);
+    dotOf.delete(id);
+    return;
+  }
+  if (!dot) {
+    dot = L.circleMarker([d.loc.lat, d.loc.lng], {
+      radius: 5, color: '#fff', weight: 2, fillColor: '#2563eb', fillOpacity: 1,
+      interactive: false, pmIgnore: true, snapIgnore: true, className: 'geofence-device',
+    });
+    dotOf.set(id, dot);
+    dots.addLayer(dot);
+    return;
+  }
+  const ll = dot.getLatLng();
+  if (ll.lat !== d.loc.lat || ll.lng !== d.loc.lng) dot.setLatLng([d.loc.lat, d.loc.lng]);
 }
 
 function layerOf(gf) {
