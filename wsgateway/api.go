@@ -118,9 +118,10 @@ func (g *Gateway) sessionUser(r *http.Request) (storage.User, error) {
 	if err != nil {
 		return storage.User{}, &httpError{http.StatusServiceUnavailable, protocol.CodeUnavailable, "cannot check the session now"}
 	}
-	// A revoke (or delete and re-create) since the login ends the session.
-	if userStamp(u) != stamp {
-		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session ended: the user was revoked; log in again"}
+	// A revoke (or delete and re-create) or a password change since the
+	// login ends the session.
+	if sessionStamp(u) != stamp {
+		return storage.User{}, &httpError{http.StatusUnauthorized, protocol.CodeUnauthorized, "session ended: the user's token or password was replaced; log in again"}
 	}
 	authenticated(r)
 	return u, nil

@@ -2,11 +2,18 @@ package wsgateway
 
 import (
 	"context"
+	"net/http"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/token"
 	"github.com/devtrack/devtrack/storage"
 	"go.uber.org/zap"
 )
+
+// errSessionEnded closes a live socket opened with a web session that a
+// password change ended; as for a revoke, the client does not reconnect
+// with it (the page shows the login form).
+var errSessionEnded = closeReason{closeViewerRevoked, "session ended: password changed", "session_ended"}
 
 // credentialsLoop closes, within a RevokePoll or two, the connections whose
 // credentials changed after their handshake. The API and /ws/live handshakes
@@ -18,10 +25,21 @@ import (
 //   - live viewers of a user that was revoked, deleted, or deleted and
 //     created again (its userStamp differs from the one at the handshake),
 //     closed with 4001 "credentials revoked";
+//   - live viewers opened with a web session of a user whose password
+//     changed since (devtrack user passwd, PATCH /api/v1/users/{name}):
+//     the change ended the session (requests with it get 401), and the
+//     socket is closed with 4001 "session ended: password changed", unless
+//     the session was renewed by the change (the admin who changed their
+//     own password keeps the session they did it with). Sockets opened
+//     with the API token stay: a password change keeps the token;
 //   - live viewers of a user whose role or groups changed since the
 //     handshake (devtrack user edit, PATCH /api/v1/users/{name}), closed
 //     with 4003 "role or groups changed": the client reconnects and sees
 //     what the user may see now (requests read the user at each call);
+//   - live viewers watching a device that was moved to a group their user
+//     may not see (devtrack device move, PATCH /api/v1/devices/{id}):
+//     DevicesChangedSince lists it, and the viewers are closed with 4003
+//     as on the gateway that served the PATCH (closeViewersNotSeeing);
 //   - device connections opened with a token that has since been replaced
 //     (devtrack device rotate): the device's TokenRotatedAt differs from the
 //     one read at the handshake; closed with closeRevoked;
@@ -51,6 +69,7 @@ func (g *Gateway) credentialsLoop(ctx context.Context) {
 		}
 		start := time.Now()
 		ok := g.checkViewers(ctx)
+		ok = g.checkChangedDevices(ctx, since) && ok
 		ok = g.checkLegacyKeys(ctx, since) && ok
 		if g.checkRotatedDevices(ctx, since) && ok {
 			since = start.Add(-time.Minute).UnixMilli()
@@ -80,10 +99,69 @@ func (g *Gateway) checkViewers(ctx context.Context) bool {
 		case !ok || userStamp(u) != v.stamp:
 			g.log.Info("closing live viewer: credentials revoked", zap.String("user", v.user.Name))
 			v.closeWith(errViewerRevoked)
+		case v.session != "" && v.pwAt.Load() != u.PasswordChangedAt:
+			g.endStaleSession(c, v, u)
 		case accessChanged(v.user, u):
 			g.log.Info("closing live viewer: role or groups changed", zap.String("user", v.user.Name))
 			v.closeWith(errViewerChanged)
 		}
+	}
+	return true
+}
+
+// sessionOf is the id of the web session a request is authenticated with
+// (authUser takes the cookie only when no token is sent), "" if none.
+func sessionOf(r *http.Request) string {
+	if token.FromRequest(r) != "" {
+		return ""
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// endSessionSockets closes this gateway's live sockets of u opened with a
+// web session from before u's latest password change.
+func (g *Gateway) endSessionSockets(ctx context.Context, u storage.User) {
+	for _, v := range g.viewers.all() {
+		if v.user.Name == u.Name && v.session != "" && v.pwAt.Load() != u.PasswordChangedAt {
+			g.endStaleSession(ctx, v, u)
+		}
+	}
+}
+
+// endStaleSession closes v, a live socket whose web session predates u's
+// password change, unless that session now holds u's current stamp (the
+// change renewed it: renewSession): then v is brought up to date and
+// stays. A Redis error is no proof of renewal: v is closed.
+func (g *Gateway) endStaleSession(ctx context.Context, v *viewer, u storage.User) {
+	val, err := g.presence.Session(ctx, v.session)
+	if stamp, name, ok := parseSessionValue(val); err == nil && ok && name == u.Name && stamp == sessionStamp(u) {
+		v.pwAt.Store(u.PasswordChangedAt)
+		return
+	}
+	g.log.Info("closing live viewer: its session ended with a password change", zap.String("user", v.user.Name))
+	v.closeWith(errSessionEnded)
+}
+
+// checkChangedDevices closes the live viewers watching a device that was
+// moved to a group their user may not see. It asks the store only while
+// viewers are open on this gateway.
+func (g *Gateway) checkChangedDevices(ctx context.Context, since int64) bool {
+	if len(g.viewers.all()) == 0 {
+		return true
+	}
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	devs, err := g.store.DevicesChangedSince(c, since)
+	if err != nil {
+		g.log.Warn("check moved devices: devices changed since", zap.Error(err))
+		return false
+	}
+	for _, d := range devs {
+		g.closeViewersNotSeeing(d)
 	}
 	return true
 }

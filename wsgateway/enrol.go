@@ -147,7 +147,8 @@ func (g *Gateway) rotateDevice(w http.ResponseWriter, r *http.Request, _ storage
 // updateDevice changes what a device may change: its default crs, name
 // and group. A device moved to another group leaves the live sockets here
 // of users who may no longer see it (closed with 4003, they reconnect);
-// on other gateways such a socket keeps it until it reconnects.
+// the other gateways close theirs within a RevokePoll (the device's change
+// stamp, credentials.go).
 func (g *Gateway) updateDevice(w http.ResponseWriter, r *http.Request, _ storage.User) error {
 	reg, err := g.registry()
 	if err != nil {

@@ -67,6 +67,7 @@ type Store interface {
 	Devices(ctx context.Context, groups []string) ([]storage.Device, error)
 	RevokedSince(ctx context.Context, sinceMS int64) ([]string, error)
 	DevicesRotatedSince(ctx context.Context, sinceMS int64) ([]storage.Device, error)
+	DevicesChangedSince(ctx context.Context, sinceMS int64) ([]storage.Device, error)
 	DeviceByLegacyKey(ctx context.Context, keyHash []byte) (storage.Device, storage.LegacyKey, error)
 	CreateShare(ctx context.Context, sh storage.Share, tokenHash []byte) (storage.Share, error)
 	ShareByTokenHash(ctx context.Context, tokenHash []byte) (storage.Share, error)

@@ -136,8 +136,20 @@ func userStamp(u storage.User) string {
 	return fmt.Sprintf("%d.%d.%d", u.ID, u.CreatedAt, u.RevokedAt)
 }
 
-// sessionValue is what Redis holds for a session: "STAMP NAME".
-func sessionValue(u storage.User) string { return userStamp(u) + " " + u.Name }
+// sessionStamp is userStamp and, once the password has been changed, when
+// it was (PasswordChangedAt): a password change ends the user's sessions
+// but not their token. Before any change it is userStamp, so sessions from
+// before PasswordChangedAt existed stay valid.
+func sessionStamp(u storage.User) string {
+	if u.PasswordChangedAt == 0 {
+		return userStamp(u)
+	}
+	return fmt.Sprintf("%s.%d", userStamp(u), u.PasswordChangedAt)
+}
+
+// sessionValue is what Redis holds for a session: "STAMP NAME", STAMP
+// being sessionStamp.
+func sessionValue(u storage.User) string { return sessionStamp(u) + " " + u.Name }
 
 // parseSessionValue splits a session value; ok is false for a value from a
 // version that stored the name alone.

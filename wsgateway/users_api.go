@@ -8,8 +8,11 @@ package wsgateway
 //
 // A change takes effect at once for what this gateway holds: a rotated or
 // deleted user's live sockets are closed here (4001) as the request
-// returns, and the sockets of a user whose role or groups changed (4003),
-// so that they reconnect with what the user may see now. Requests look the
+// returns, the sockets of a user whose role or groups changed (4003), so
+// that they reconnect with what the user may see now, and those opened
+// with a web session of a user whose password changed (4001: the change
+// ends the user's sessions, except the one of an admin changing their own
+// password; the API token stays). Requests look the
 // user up at each call, so sessions and tokens follow the change at the
 // next request on every gateway; the other gateways close their sockets
 // within a RevokePoll (credentials.go). A deleted or revoked device's
@@ -27,6 +30,7 @@ import (
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/token"
 	"github.com/devtrack/devtrack/storage"
+	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -80,9 +84,11 @@ type userView struct {
 	Role   string   `json:"role"`
 	Groups []string `json:"groups"`
 	// CreatedAt and TokenReplacedAt (0 if never: omitted) are Unix ms.
-	CreatedAt       int64  `json:"created_at"`
-	TokenReplacedAt int64  `json:"token_replaced_at,omitempty"`
-	Token           string `json:"token,omitempty"`
+	CreatedAt       int64 `json:"created_at"`
+	TokenReplacedAt int64 `json:"token_replaced_at,omitempty"`
+	// PasswordChangedAt (0 if never: omitted) is Unix ms.
+	PasswordChangedAt int64  `json:"password_changed_at,omitempty"`
+	Token             string `json:"token,omitempty"`
 }
 
 func viewOfUser(u storage.User, tok string) userView {
@@ -90,7 +96,8 @@ func viewOfUser(u storage.User, tok string) userView {
 	if gs == nil {
 		gs = []string{}
 	}
-	return userView{Name: u.Name, Role: u.Role, Groups: gs, CreatedAt: u.CreatedAt, TokenReplacedAt: u.RevokedAt, Token: tok}
+	return userView{Name: u.Name, Role: u.Role, Groups: gs, CreatedAt: u.CreatedAt, TokenReplacedAt: u.RevokedAt,
+		PasswordChangedAt: u.PasswordChangedAt, Token: tok}
 }
 
 func (g *Gateway) listUsers(w http.ResponseWriter, r *http.Request, _ storage.User) error {
@@ -217,15 +224,31 @@ func (g *Gateway) updateUser(w http.ResponseWriter, r *http.Request, me storage.
 		if err := a.SetUserPassword(r.Context(), name, pw); err != nil {
 			return accountError(name, err)
 		}
-	}
-	if u.Name == "" {
-		// A password alone: answer the user as it is.
+		// Answer the user as it is now, with the stamp that ended its
+		// sessions.
 		if u, _, err = g.store.UserByName(r.Context(), name); err != nil {
 			return accountError(name, err)
 		}
+		g.renewSession(r, me, u)
+		g.endSessionSockets(r.Context(), u)
 	}
 	writeJSON(w, http.StatusOK, viewOfUser(u, ""))
 	return nil
+}
+
+// renewSession keeps the web session of an admin who changed their own
+// password with it: the change ends the user's other sessions, not the one
+// it was made from. The session keeps its id (the browser's cookie) and
+// takes u's new stamp; its live sockets stay open too (endStaleSession).
+// A failure only ends it like the others (logged).
+func (g *Gateway) renewSession(r *http.Request, me, u storage.User) {
+	id := sessionOf(r)
+	if id == "" || me.Name != u.Name {
+		return
+	}
+	if err := g.presence.SetSession(r.Context(), id, sessionValue(u), sessionTTL); err != nil {
+		g.log.Warn("password change: keep the session it was made with", zap.String("user", u.Name), zap.Error(err))
+	}
 }
 
 // rotateUser replaces a user's API token: the old one is refused at once,

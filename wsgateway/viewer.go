@@ -90,6 +90,11 @@ type viewer struct {
 	stamp string // userStamp(user) at the handshake; credentialsLoop compares
 	out   chan []byte
 	kick  chan struct{} // coalesced locations are waiting
+	// session is the id of the web session the socket was opened with, ""
+	// for a token; pwAt the user's PasswordChangedAt the session holds: a
+	// password change ends the session and so the socket (endStaleSession).
+	session string
+	pwAt    atomic.Int64
 
 	// Reader goroutine only.
 	subs    map[string]struct{} // devices watched
@@ -126,7 +131,8 @@ func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 	}
 	v := &viewer{g: g, user: u, stamp: userStamp(u), out: make(chan []byte, viewerQueue), kick: make(chan struct{}, 1),
 		subs: map[string]struct{}{}, limiter: rate.NewLimiter(rate.Limit(g.cfg.ViewerSubscribeRate), g.cfg.ViewerSubscribeBurst),
-		latest: map[string][]byte{}, done: make(chan struct{}), writerDone: make(chan struct{})}
+		latest: map[string][]byte{}, done: make(chan struct{}), writerDone: make(chan struct{}), session: sessionOf(r)}
+	v.pwAt.Store(u.PasswordChangedAt)
 	if !g.viewers.add(v, g.cfg.ViewerMaxSockets) {
 		writeError(w, http.StatusTooManyRequests, protocol.CodeTooManyConnections,
 			fmt.Sprintf("user %q already has %d live sockets open on this gateway, the most allowed", u.Name, g.cfg.ViewerMaxSockets))

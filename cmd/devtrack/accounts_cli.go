@@ -91,7 +91,8 @@ func newUserPasswdCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "passwd NAME",
 		Short: "Set or reset a user's web UI password, read from the first line of stdin " +
-			"(e.g. echo \"$PW\" | devtrack user passwd ops); --clear removes it",
+			"(e.g. echo \"$PW\" | devtrack user passwd ops); --clear removes it. Either ends the user's web sessions " +
+			"(their session live sockets close within seconds); the API token stays",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var hash []byte
@@ -179,7 +180,8 @@ func newDeviceRenameCmd(g *globals) *cobra.Command {
 
 func newDeviceMoveCmd(g *globals) *cobra.Command {
 	return deviceChangeCmd(g, "move ID GROUP",
-		"Move a device to another group (\"\" for none): operators of its old group no longer see it",
+		"Move a device to another group (\"\" for none): operators of its old group no longer see it, "+
+			"and their open live sockets watching it close (4003) within seconds to reconnect without it",
 		func(group string) (storage.DeviceChange, error) {
 			if group != "" && !storage.ValidName(group) {
 				return storage.DeviceChange{}, usagef("group %q: use 1 to 64 letters, digits and . _ : @ -", group)
