@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,11 +118,6 @@ func (r *webhookReceiver) exactlyOnce(secret, device string) error {
 // (web/test/alerts.js).
 func TestAlertsInBrowser(t *testing.T) {
 	needBrowser(t)
-	// The events, alerts and webhook deliveries come from the worker's
-	// alerting (worker/alerts.go, webhook.go).
-	if out, _ := exec.Command(binary, "worker", "--help").CombinedOutput(); !strings.Contains(string(out), "--alerts-poll") {
-		t.Skip("the worker has no alerting yet (no --alerts-poll flag): this test needs its enter/exit events, alerts and webhook deliveries")
-	}
 	c := newCluster(t)
 	c.cli("migrate")
 	_, base := c.startGateway("gw1", "--tiles", "none")
