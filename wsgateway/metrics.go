@@ -41,7 +41,7 @@ var (
 	})
 	viewersClosed = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "devtrack", Subsystem: "gateway", Name: "viewers_closed_total",
-		Help: "Live viewer sockets closed by the gateway, by reason (slow_consumer: pending bytes over the limit; revoked: the user's credentials changed).",
+		Help: "Live viewer sockets closed by the gateway, by reason (slow_consumer: pending bytes over the limit; revoked: the user's credentials changed; changed: the user's role or groups changed, or a watched device moved out of them; session_ended: a password change ended the socket's web session).",
 	}, []string{"reason"})
 	tokenCacheHits = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: "devtrack", Subsystem: "gateway", Name: "token_cache_hits_total",
