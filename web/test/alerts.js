@@ -54,7 +54,7 @@ async function drive(lat, lng, type) {
   }, { timeout: 20000, interval: 200 });
 }
 
-h.run(async ({ page }) => {
+h.run(async ({ page, acceptConfirm }) => {
   const [lat0, lng0] = cfg.start;
   await h.login(page, 'admin', cfg.users.admin);
   await page.locator('#nav-alerts').click();
@@ -115,6 +115,23 @@ h.run(async ({ page }) => {
     await page.locator(`#rule-body tr.rule-row[data-kind="${kind}"]`).waitFor({ timeout: 5000 });
   }
   assert.match(await page.locator('#rule-body').textContent(), new RegExp(`enters ${name}[\\s\\S]*leaves ${name}|leaves ${name}[\\s\\S]*enters ${name}`));
+  // A speed rule of the group, listed as such, then deleted again (after a
+  // confirm()).
+  await page.locator('#rule-kind').selectOption('speed');
+  assert.ok(await page.locator('#rule-geofence-field').isHidden(), 'the geofence field shows for a speed rule');
+  await page.locator('#rule-group').selectOption('ga');
+  await page.locator('#rule-speed').fill('95');
+  await page.locator('#rule-name').fill('Too fast');
+  await page.locator('#rule-add').click();
+  const speedRow = page.locator('#rule-body tr.rule-row[data-kind="speed"]');
+  await speedRow.waitFor({ timeout: 5000 });
+  assert.match(await speedRow.textContent(), /Too fast.*faster than 95 km\/h.*ga/);
+  const confirmed = acceptConfirm(/Delete the rule .Too fast./);
+  await speedRow.locator('button', { hasText: 'Delete' }).click();
+  await confirmed;
+  await speedRow.waitFor({ state: 'detached', timeout: 5000 });
+  const { items: rules } = await h.api('/api/v1/alert-rules');
+  assert.deepEqual(rules.map((r) => r.kind).sort(), ['geofence_enter', 'geofence_exit'], 'the rules stored');
 
   // A webhook for every group, its secret made by the server, shown once.
   await page.locator('#webhook-url').fill(cfg.webhook);
