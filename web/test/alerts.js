@@ -195,6 +195,9 @@ h.run(async ({ page, acceptConfirm }) => {
   // WGS-84: the middle of the shape is the device's WGS-84 position, not a
   // point off by the GCJ-02 offset.
   await crsPhase(page);
+  // Nothing the last page or geoman (drawing, editing, removing) did broke
+  // the UI's CSP.
+  assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'CSP violations');
 });
 
 async function crsPhase(page) {
