@@ -23,6 +23,18 @@ var Scenarios = []Scenario{
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
 			return e.Drain(ctx, r, runs, true)
 		}},
+	{"ingest-ws", "1,000 devices (devclient, one frame per message) on one gateway with one worker draining into SQLite; offered rates step up (5k, 10k, 20k, 40k, 60k, 80k, 100k, 150k frames/s for 10 s each; --quick 5k, 20k, 40k, 80k for 4 s) until less than 95% of the offered frames are acked within 2 s of the step's end; the ceiling is the acked rate of the highest step acked in full, ack latency (devclient's, send to ack) at 20k, the longest ingest list seen at 20k",
+		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
+			return e.IngestWS(ctx, r, runs)
+		}},
+	{"ingest-http-1", "the same over POST /api/v1/ingest, one frame per request, each device one request at a time (a device whose request outlasts its interval skips ticks, so the offered rate is not reached); latency is the request's round trip",
+		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
+			return e.IngestHTTP(ctx, r, runs, 1)
+		}},
+	{"ingest-http-50", "the same with batches of 50 frames per request",
+		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
+			return e.IngestHTTP(ctx, r, runs, 50)
+		}},
 	{"micro", "the existing `go test -bench` benchmarks with -benchmem: frame parse, item decode, SQLite batch insert, viewer fan-out; ns/op and allocs/op, one value per -count",
 		func(ctx context.Context, e *Env, r *Results, runs int, repo string) error {
 			return e.Micro(ctx, r, runs, repo)
