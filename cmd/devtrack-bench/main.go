@@ -34,6 +34,7 @@ func run() error {
 	md := flag.String("md", "BENCHMARKS.md", "markdown output")
 	js := flag.String("json", "bench/results.json", "JSON output")
 	list := flag.Bool("list", false, "list the scenarios and exit")
+	keep := flag.Bool("keep", false, "keep the temp dir (process logs, stores) and print its path")
 	flag.Parse()
 	if *list {
 		for _, s := range bench.Scenarios {
@@ -58,7 +59,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if *keep {
+		defer fmt.Println("kept", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	absBin, _ := filepath.Abs(*bin)
 	start := time.Now()
 	env, err := bench.NewEnv(ctx, absBin, dir, *quick, log)

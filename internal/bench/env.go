@@ -149,7 +149,9 @@ func (e *Env) StartGateway(ctx context.Context, dsn string, port int, extra ...s
 		}
 	}
 	args := append([]string{"gateway", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--id", "bench-gw", "--tiles", "none",
-		"--device-rate", "100000", "--viewer-max-sockets", "100000", "--max-conns", "-1"}, extra...)
+		"--device-rate", "100000", "--viewer-max-sockets", "100000", "--max-conns", "-1",
+		// Every client of the harness comes from 127.0.0.1.
+		"--max-unauthenticated", "-1", "--max-unauthenticated-per-address", "-1"}, extra...)
 	p, err := e.Start(fmt.Sprintf("gateway-%d", port), dsn, args...)
 	if err != nil {
 		return nil, err
@@ -204,3 +206,5 @@ func (e *Env) LLen(ctx context.Context, key string) int64 {
 	n, _ := e.RDB.Do(ctx, e.RDB.B().Llen().Key(key).Build()).AsInt64()
 	return n
 }
+
+type rueidisCmd = rueidis.Completed

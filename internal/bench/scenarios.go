@@ -35,6 +35,22 @@ var Scenarios = []Scenario{
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
 			return e.IngestHTTP(ctx, r, runs, 50)
 		}},
+	{"live", "live one-to-one: 1,000 viewers (/ws/live?subscribe=, the admin's token) each watching its own device; the harness PUBLISHes viewer-protocol JSON on devtrack:live:<device> as a worker does, 20k msg/s round-robin, pipelined per ms, for 10 s (4 s --quick); latency from the PUBLISH to the viewer's read (the id carries the publish time), delivered share, gateway CPU from /proc (user+system over the window, % of one core)",
+		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
+			return e.Live(ctx, r, runs, false)
+		}},
+	{"fanout", "fan-out: 100 viewers on one device, 2k msg/s on its channel: deliveries/s, delivered share, latency as above",
+		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
+			return e.Live(ctx, r, runs, true)
+		}},
+	{"idle", "idle memory: 10,000 (2,000 --quick) devices (devclient, no frames), then on a fresh gateway as many viewers each subscribed to one device; VmRSS of the gateway from /proc once it settles (under 1% change in 500 ms) after all are connected, minus the same before, divided by the count",
+		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error { return e.Idle(ctx, r, runs) }},
+	{"connect", "10,000 (2,000 --quick) viewers dialled at once (500 handshakes in flight), each subscribing to one device at the handshake: seconds until every one has its snapshot; again with every device's last position and last-seen in Redis",
+		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
+			return e.Connect(ctx, r, runs)
+		}},
+	{"storm", "reconnect storm: 10,000 (2,000 --quick) devclient devices connected, the gateway stopped (SIGTERM) and started again on its port; seconds from the new process's start until every device has connected again (devclient backoff 200 ms to 1 s), and the links in Redis after",
+		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error { return e.Storm(ctx, r, runs) }},
 	{"micro", "the existing `go test -bench` benchmarks with -benchmem: frame parse, item decode, SQLite batch insert, viewer fan-out; ns/op and allocs/op, one value per -count",
 		func(ctx context.Context, e *Env, r *Results, runs int, repo string) error {
 			return e.Micro(ctx, r, runs, repo)
