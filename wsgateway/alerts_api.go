@@ -472,26 +472,17 @@ func (g *Gateway) eventQuery(r *http.Request, u storage.User) (storage.EventQuer
 }
 
 func (g *Gateway) listAlerts(w http.ResponseWriter, r *http.Request, u storage.User) error {
-	as, err := g.alerting()
-	if err != nil {
-		return err
-	}
-	q, err := g.eventQuery(r, u)
-	if err != nil {
-		return err
-	}
-	items, next, err := as.Alerts(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	if items == nil {
-		items = []storage.Alert{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
-	return nil
+	return listEvents(g, w, r, u, AlertStore.Alerts)
 }
 
 func (g *Gateway) listGeofenceEvents(w http.ResponseWriter, r *http.Request, u storage.User) error {
+	return listEvents(g, w, r, u, AlertStore.GeofenceEvents)
+}
+
+// listEvents answers one page of what page reads (alerts or geofence
+// events) for the request's query and the user's visible devices.
+func listEvents[T any](g *Gateway, w http.ResponseWriter, r *http.Request, u storage.User,
+	page func(AlertStore, context.Context, storage.EventQuery) ([]T, string, error)) error {
 	as, err := g.alerting()
 	if err != nil {
 		return err
@@ -500,12 +491,12 @@ func (g *Gateway) listGeofenceEvents(w http.ResponseWriter, r *http.Request, u s
 	if err != nil {
 		return err
 	}
-	items, next, err := as.GeofenceEvents(r.Context(), q)
+	items, next, err := page(as, r.Context(), q)
 	if err != nil {
 		return err
 	}
 	if items == nil {
-		items = []storage.GeofenceEvent{}
+		items = []T{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
 	return nil

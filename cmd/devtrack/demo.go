@@ -277,6 +277,9 @@ func seedDemo(ctx context.Context, s storage.Store, n int) (demoSeed, error) {
 		}
 		seed.devices = append(seed.devices, d)
 	}
+	if err := seedDemoAlerts(ctx, s, now); err != nil {
+		return seed, err
+	}
 	return seed, nil
 }
 

@@ -154,7 +154,24 @@ func checkDemo(t *testing.T, d *demoRun, devices int) {
 		return len(logs.Items) > 0
 	})
 
+	// Each group has its depot geofence and its enter and exit rules, the
+	// operator sees north's only.
+	var fences struct{ Items []struct{ ID, Group string } }
+	getJSON(t, admin, base+"api/v1/geofences", &fences)
+	var rules struct {
+		Items []struct{ Kind, Geofence string }
+	}
+	getJSON(t, admin, base+"api/v1/alert-rules", &rules)
+	if len(fences.Items) != len(demoGroups) || len(rules.Items) != 2*len(demoGroups) {
+		t.Errorf("demo has %d geofences and %d alert rules; want a depot and its enter and exit rules per group (%d groups)",
+			len(fences.Items), len(rules.Items), len(demoGroups))
+	}
+
 	op := login(t, base, d.fields["operator"], d.fields["operator-password"])
+	getJSON(t, op, base+"api/v1/geofences", &fences)
+	if len(fences.Items) != 1 || fences.Items[0].Group != "north" {
+		t.Errorf("operator north sees geofences %+v; want north's depot only", fences.Items)
+	}
 	getJSON(t, op, base+"api/v1/devices", &devs)
 	if len(devs.Items) == 0 || len(devs.Items) >= devices {
 		t.Errorf("operator sees %d of %d devices; want group north only", len(devs.Items), devices)

@@ -162,18 +162,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, evs []storage.GeofenceEvent) (
 	if err != nil {
 		return nil, fmt.Errorf("store events: %w", err)
 	}
-	isNew := make(map[string]bool, len(fresh))
-	for _, id := range fresh {
-		isNew[id] = true
-	}
-	var out []storage.GeofenceEvent
-	for _, e := range evs {
-		if isNew[e.ID] {
-			out = append(out, e)
-			delete(isNew, e.ID)
-		}
-	}
-	return out, nil
+	return keepFresh(evs, func(e storage.GeofenceEvent) string { return e.ID }, fresh), nil
 }
 
 // insertAlerts stores the alerts whose ids are not stored yet, with one
@@ -223,18 +212,24 @@ func insertAlerts(ctx context.Context, tx pgx.Tx, as []storage.Alert, now int64)
 		JOIN webhooks w ON w.grp IN (n.g, '') ON CONFLICT (id) DO NOTHING`, freshIDs, freshGroups, now); err != nil {
 		return nil, fmt.Errorf("queue deliveries: %w", err)
 	}
-	isNew := make(map[string]bool, len(freshIDs))
-	for _, id := range freshIDs {
-		isNew[id] = true
+	return keepFresh(as, func(a storage.Alert) string { return a.ID }, freshIDs), nil
+}
+
+// keepFresh returns, in their order, the items whose id an INSERT ...
+// RETURNING gave back (fresh), each id once: the rows that were new.
+func keepFresh[T any](items []T, id func(T) string, fresh []string) []T {
+	isNew := make(map[string]bool, len(fresh))
+	for _, f := range fresh {
+		isNew[f] = true
 	}
-	var out []storage.Alert
-	for _, a := range as {
-		if isNew[a.ID] {
-			out = append(out, a)
-			delete(isNew, a.ID)
+	var out []T
+	for _, it := range items {
+		if k := id(it); isNew[k] {
+			out = append(out, it)
+			delete(isNew, k)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // GeofenceEvents returns one page of events, newest first.
