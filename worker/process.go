@@ -22,29 +22,118 @@ type entry struct {
 	loc      *storage.Location
 	log      *storage.LogEntry
 	lastErr  error // of the last failed save
+	stored   bool  // by this process
+	buried   bool  // moved to the dead letters
 }
 
-// process stores, publishes and finishes one batch taken from the queue.
-// Calls run on ctx; stop ends the wait for a store outage (shutdown), which
-// leaves the unstored items in the processing list. resumed marks items a
-// previous process with our id held when it died: each counts one attempt,
-// as if another worker had recovered them.
-func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool) {
+// batch is a batch taken from the queue, decoded, with its attempt counts.
+type batch struct {
+	entries    []entry
+	decodeErrs []error
+}
+
+// prepare decodes raws and reads their attempt counts. resumed marks items
+// a previous process with our id held when it died: each counts one
+// attempt, as if another worker had recovered them.
+func (w *Worker) prepare(ctx context.Context, raws []string, resumed bool) *batch {
+	// Each item is decoded once: its attempt key comes from the decoded
+	// device and id (what redisq.AttemptKey reads from the raw item; only
+	// an undecodable item needs AttemptKey's own parse).
+	b := &batch{entries: make([]entry, len(raws)), decodeErrs: make([]error, len(raws))}
 	keys := make([]string, len(raws))
-	for i, r := range raws {
-		keys[i] = redisq.AttemptKey(r)
+	now := time.Now().UnixMilli()
+	for i, raw := range raws {
+		e := &b.entries[i]
+		e.raw = raw
+		if b.decodeErrs[i] = e.decode(now); b.decodeErrs[i] != nil {
+			e.key = redisq.AttemptKey(raw)
+		} else {
+			e.key = e.item.Device + "\n" + e.item.ID
+		}
+		keys[i] = e.key
 	}
 	attempts, err := w.attempts(ctx, keys, resumed)
 	if err != nil {
 		w.log.Warn("read attempt counts", zap.Error(err))
 		attempts = make([]int, len(raws))
 	}
+	for i := range b.entries {
+		b.entries[i].attempts = attempts[i]
+	}
+	return b
+}
 
-	pending := make([]*entry, 0, len(raws))
-	now := time.Now().UnixMilli()
-	for i, raw := range raws {
-		e := &entry{raw: raw, key: keys[i], attempts: attempts[i]}
-		if err := e.decode(now); err != nil {
+// prefetch is the next batch, taken (TakeMore) and prepared by its own
+// goroutine while the batch in hand is stored.
+type prefetch struct {
+	done chan struct{}
+	next *batch // nil: the ingest list was empty, or err
+	err  error
+}
+
+func (w *Worker) startPrefetch(ctx context.Context) *prefetch {
+	p := &prefetch{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		var raws []string
+		p.err = w.redis(ctx, func(c context.Context) (err error) {
+			raws, err = w.queue.TakeMore(c, w.cfg.ID, w.cfg.BatchSize)
+			return err
+		})
+		if p.err == nil && len(raws) > 0 {
+			p.next = w.prepare(ctx, raws, false)
+		}
+	}()
+	return p
+}
+
+// wait waits for the prefetch and returns its batch and whether the
+// processing list holds only what is in hand as far as it knows (false
+// after a failed take, whose answer may be lost).
+func (p *prefetch) wait() (*batch, bool) {
+	if p == nil {
+		return nil, true
+	}
+	<-p.done
+	return p.next, p.err == nil
+}
+
+func (b *batch) len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.entries)
+}
+
+// process stores, publishes and finishes one batch taken from the queue.
+// Calls run on ctx; stop ends the wait for a store outage (shutdown), which
+// leaves the unstored items in the processing list.
+//
+// With more, the next batch is taken (TakeMore) and prepared meanwhile, so
+// that Redis and decoding overlap the store's commit; process returns it
+// (nil if the ingest list was empty). Both batches are in the processing
+// list, and only the stored one is removed (ack after commit, as ever). It
+// also reports whether the processing list holds only the returned batch:
+// false after a failed finish or take, or when the list held more; then
+// the next batch must come from Take, which hands over everything there.
+func (w *Worker) process(ctx, stop context.Context, b *batch, more bool) (next *batch, clean bool) {
+	var p *prefetch
+	if more {
+		p = w.startPrefetch(ctx)
+	}
+	// Every path waits for the prefetch: its goroutine ends here.
+	waited := false
+	defer func() {
+		if !waited {
+			n, c := p.wait()
+			next, clean = n, clean && c
+		}
+	}()
+
+	pending := make([]*entry, 0, len(b.entries))
+	for i := range b.entries {
+		e := &b.entries[i]
+		if err := b.decodeErrs[i]; err != nil {
 			w.bury(ctx, e, fmt.Errorf("undecodable item: %w", err))
 			continue
 		}
@@ -56,18 +145,20 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 	}
 	pending, ok := w.knownDevices(ctx, stop, pending)
 	if !ok {
-		return // stopped during a store outage: the batch stays in the processing list
+		return nil, false // stopped during a store outage: the batch stays in the processing list
 	}
 
 	stored := w.storeAll(ctx, stop, pending)
 	if len(stored) == 0 {
-		return
+		// Nothing to finish; had anything been left unstored (shutdown),
+		// the next take hands it over.
+		return nil, len(pending) == 0
 	}
 	// Alerts are applied before the batch leaves the processing list, so a
 	// crash before that evaluates it again (alerts.go).
 	notices, ok := w.applyAlerts(ctx, stop, stored)
 	if !ok {
-		return // stopped during a store outage: the batch stays in the processing list
+		return nil, false // stopped during a store outage: the batch stays in the processing list
 	}
 	tee := teeValues(w.cfg.TeeList, stored)
 	teeErr := w.teePush(ctx, tee)
@@ -87,7 +178,22 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 	if err := w.redis(ctx, func(c context.Context) error { return w.queue.PublishLive(c, live) }); err != nil {
 		w.log.Warn("publish live", zap.Int("items", len(live)), zap.Error(err))
 	}
-	if w.finish(ctx, stored) && teeErr != nil {
+	next, clean = p.wait()
+	waited = true
+	// What the processing list should hold after the finish: the next
+	// batch, and whatever of this one was neither stored nor buried.
+	inHand := next.len()
+	for _, e := range stored {
+		e.stored = true
+	}
+	for i := range b.entries {
+		if e := &b.entries[i]; !e.stored && !e.buried {
+			inHand++
+		}
+	}
+	finished := w.finish(ctx, stored, inHand)
+	clean = clean && finished == finishedClean
+	if finished != finishFailed && teeErr != nil {
 		// Redis answered the finish, so the tee push may have failed in a
 		// blip that is over: once more, or its lines are left out. (Had the
 		// finish failed, the batch would come back and be teed then.)
@@ -97,14 +203,25 @@ func (w *Worker) process(ctx, stop context.Context, raws []string, resumed bool)
 	w.mu.Lock()
 	w.stats.Batches++
 	w.mu.Unlock()
+	return next, clean
 }
 
+// finishOutcome is what finish reports.
+type finishOutcome int
+
+const (
+	finishFailed  finishOutcome = iota // Redis did not confirm: the items stay in the processing list
+	finishedClean                      // removed; the list holds no more than expected
+	finishedMore                       // removed; the list holds items not in hand
+)
+
 // finish removes the stored entries, and only those, from the processing
-// list, and reports whether Redis confirmed it. If that fails they stay
-// there and the next take hands them over again: stored twice is a
-// duplicate the store counts and ignores, while removing anything not yet
-// stored could lose it.
-func (w *Worker) finish(ctx context.Context, stored []*entry) bool {
+// list, and reports whether Redis confirmed it and whether the list then
+// holds more than inHand items (the prefetched batch, and what of this one
+// was not stored). If it fails they stay there and the next take hands
+// them over again: stored twice is a duplicate the store counts and
+// ignores, while removing anything not yet stored could lose it.
+func (w *Worker) finish(ctx context.Context, stored []*entry, inHand int) finishOutcome {
 	raws := make([]string, len(stored))
 	keys := make([]string, len(stored))
 	for i, e := range stored {
@@ -117,15 +234,16 @@ func (w *Worker) finish(ctx context.Context, stored []*entry) bool {
 			return err
 		})
 		if err == nil {
-			if left > 0 {
+			if left > inHand {
 				w.log.Info("processing list holds items not in hand (moved by a call whose answer was lost); taking them next",
-					zap.Int("items", left))
+					zap.Int("items", left-inHand))
+				return finishedMore
 			}
-			return true
+			return finishedClean
 		}
 		if try >= 5 || !sleep(ctx, backoff(try)) {
 			w.log.Warn("finish batch; its items will be taken and stored again as duplicates", zap.Error(err))
-			return false
+			return finishFailed
 		}
 	}
 }
@@ -269,6 +387,7 @@ func (w *Worker) bury(ctx context.Context, e *entry, cause error) {
 			return
 		}
 	}
+	e.buried = true
 	w.mu.Lock()
 	w.stats.Dead++
 	w.mu.Unlock()

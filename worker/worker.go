@@ -35,6 +35,8 @@ type Queue interface {
 	WorkerHeartbeat(ctx context.Context, worker string, ttl time.Duration) error
 	UnregisterWorker(ctx context.Context, worker string) error
 	Take(ctx context.Context, worker string, max int, block time.Duration) ([]string, error)
+	// TakeMore takes the next batch while one is in hand (see process).
+	TakeMore(ctx context.Context, worker string, max int) ([]string, error)
 	InFlight(ctx context.Context, worker string) ([]string, error)
 	Attempts(ctx context.Context, keys []string) ([]int, error)
 	AddAttempt(ctx context.Context, key string) (int, error)
@@ -300,27 +302,44 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Warn("read own in-flight items", zap.Error(err))
 	} else if len(items) > 0 {
 		w.log.Info("resuming own in-flight items", zap.Int("items", len(items)))
-		w.process(work, ctx, items, true)
+		w.process(work, ctx, w.prepare(work, items, true), false)
 	}
 
 	// unanswered turns true once a take failed: Redis may still run that
 	// call (a blocking move it reads after a stall), after this worker
 	// released its list and left.
 	unanswered := false
+	// While a take hands over full batches (a backlog), each batch is
+	// stored while the next is taken and decoded (process, TakeMore).
+	// next is that batch; clean tells that the processing list holds only
+	// it, else the next batch comes from Take, which hands over everything
+	// the list holds.
+	var next *batch
+	clean := true
 	for ctx.Err() == nil {
-		items, err := w.take(work)
-		if err != nil {
-			unanswered = true
-			w.log.Warn("take from queue", zap.Error(err))
-			sleep(ctx, time.Second)
-			continue
+		b := next
+		next = nil
+		if b.len() == 0 {
+			items, err := w.take(work)
+			if err != nil {
+				unanswered = true
+				w.log.Warn("take from queue", zap.Error(err))
+				sleep(ctx, time.Second)
+				continue
+			}
+			clean = true
+			if len(items) == 0 {
+				continue
+			}
+			b = w.prepare(work, items, false)
 		}
-		if len(items) >= w.cfg.BatchSize {
+		full := b.len() >= w.cfg.BatchSize
+		if full {
 			w.fullAt.Store(time.Now().UnixNano())
 		}
-		if len(items) > 0 {
-			w.process(work, ctx, items, false)
-		}
+		var ok bool
+		next, ok = w.process(work, ctx, b, full && clean)
+		clean = clean && ok
 	}
 
 	// Shutdown order: whatever is left in our processing list goes back to

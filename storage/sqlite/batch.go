@@ -22,7 +22,7 @@ const (
 	(device, id, ts, received_at, lat, lng, accuracy, speed, heading, altitude, crs, orig_lat, orig_lng)
 	VALUES `
 	locationRowSQL = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertLogSQL = `INSERT INTO logs
+	insertLogSQL   = `INSERT INTO logs
 	(device, id, ts, received_at, level, message, fields)
 	VALUES (?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (device, id) DO NOTHING`
