@@ -66,6 +66,7 @@ func run() error {
 	}
 	absBin, _ := filepath.Abs(*bin)
 	start := time.Now()
+	rev := bench.Revision()
 	env, err := bench.NewEnv(ctx, absBin, dir, *quick, log)
 	if err != nil {
 		return err
@@ -92,7 +93,7 @@ func run() error {
 	if *only != "" {
 		cmd += " --only " + *only
 	}
-	rep := bench.Report{Command: cmd, Quick: *quick, Runs: *runs, Started: start, Elapsed: time.Since(start), Scenario: about}
+	rep := bench.Report{Command: cmd, Revision: rev, Quick: *quick, Runs: *runs, Started: start, Elapsed: time.Since(start), Scenario: about}
 	if err := res.WriteJSON(*js); err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ func Machine() string {
 // Report is what BENCHMARKS.md says around the table.
 type Report struct {
 	Command  string
+	Revision string // Revision() when the binaries were built
 	Quick    bool
 	Runs     int
 	Started  time.Time
@@ -61,6 +62,9 @@ func (r *Results) WriteMarkdown(path string, rep Report) error {
 	fmt.Fprintf(&b, "This is %s: %d run(s) per scenario, started %s UTC, took %s.\n\n", kind, rep.Runs,
 		rep.Started.UTC().Format("2006-01-02 15:04"), rep.Elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %s.\n\n", Machine())
+	if rep.Revision != "" {
+		fmt.Fprintf(&b, "Built from: %s.\n\n", rep.Revision)
+	}
 	fmt.Fprintf(&b, "Command: `%s`\n\n", rep.Command)
 	b.WriteString("Each figure is the median of the runs, with min–max. \"Redis limit\" is `redis-benchmark` (50 clients) against the harness's own redis-server in the same run, just before the scenario; the ratio is devtrack's median as a share of that limit.\n\n")
 	b.WriteString(r.Markdown())
@@ -86,4 +90,18 @@ func (r *Results) WriteMarkdown(path string, rep Report) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// Revision is the commit the binaries were built from, and whether the
+// working tree had uncommitted changes ("" outside a git checkout).
+func Revision() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	rev := "commit " + strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		rev += " plus uncommitted changes in the working tree"
+	}
+	return rev
 }
