@@ -72,8 +72,8 @@ type Config struct {
 	// ID names the worker and its processing list. Default: host-pid-random.
 	// A worker restarted with the same ID first takes back its own in-flight items.
 	ID string
-	// BatchSize is the most items stored in one transaction. Default 500,
-	// at most MaxBatchSize.
+	// BatchSize is the most items stored in one transaction. Default
+	// DefaultBatchSize, at most MaxBatchSize.
 	BatchSize int
 	// Block is how long one blocking pop waits for an item. Default 1 s.
 	Block time.Duration
@@ -131,6 +131,16 @@ type Config struct {
 	WebhookGiveUp  time.Duration
 }
 
+// DefaultBatchSize is the default Config.BatchSize. A batch is one commit:
+// with SQLite every commit writes each index page the batch touched to the
+// WAL (one per device and index when devices interleave), with PostgreSQL
+// it waits for one WAL flush, so a draining backlog costs less per item in
+// larger batches (BenchmarkDrain, 200k items, one worker: SQLite 24 ->
+// 17 CPU us/item and 2x items/s from 500 to 2000, PostgreSQL 12.8 -> 9.1
+// and 1.4x; 5000 adds little). A worker that keeps up takes what is there,
+// so small batches stay small.
+const DefaultBatchSize = 2000
+
 // DefaultTeeMax is the default Config.TeeMax.
 const DefaultTeeMax = 100_000
 
@@ -144,7 +154,7 @@ func (c *Config) setDefaults() {
 		c.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 500
+		c.BatchSize = DefaultBatchSize
 	}
 	c.BatchSize = min(c.BatchSize, MaxBatchSize)
 	if c.Block <= 0 {

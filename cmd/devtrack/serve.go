@@ -170,7 +170,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.ID, "id", "", "worker id (default host-pid-random); a worker restarted with the same id resumes its in-flight items")
-	f.IntVar(&cfg.BatchSize, "batch", 500, "most items stored in one transaction")
+	f.IntVar(&cfg.BatchSize, "batch", worker.DefaultBatchSize, "most items stored in one transaction")
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed attempts before an item goes to the dead-letter list")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the worker heartbeat; in-flight items of a worker silent this long are recovered")
 	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus /metrics on (e.g. :9101); none if empty")
