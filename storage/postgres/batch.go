@@ -18,7 +18,10 @@ import (
 // for any batch size). In it:
 //   - firsts keeps the first record of each (device, id) of the batch, as
 //     the row-by-row inserts of SQLite do;
-//   - ids inserts them into the ledger, where ON CONFLICT DO NOTHING skips
+//   - ids inserts them into the ledger by device, then ts (neighbouring
+//     index entries for one device's rows, where a batch of interleaved
+//     devices jumps between pages for every row; the seqs still grow with
+//     ts for each device's rows of a batch), where ON CONFLICT DO NOTHING skips
 //     every pair stored before (by any process: the unique index waits for
 //     a concurrent transaction inserting the same pair, then skips it) and
 //     RETURNING yields only the new ones with their seq;
@@ -35,7 +38,7 @@ const (
 	SELECT DISTINCT ON (device, id) * FROM input ORDER BY device, id, ord
 ), ids AS (
 	INSERT INTO location_ids (device, id, ts)
-	SELECT device, id, ts FROM firsts ORDER BY ord
+	SELECT device, id, ts FROM firsts ORDER BY device, ts, ord
 	ON CONFLICT (device, id) DO NOTHING
 	RETURNING device, id, seq
 )
@@ -50,7 +53,7 @@ FROM ids JOIN firsts f ON f.device = ids.device AND f.id = ids.id`
 	SELECT DISTINCT ON (device, id) * FROM input ORDER BY device, id, ord
 ), ids AS (
 	INSERT INTO log_ids (device, id, ts)
-	SELECT device, id, ts FROM firsts ORDER BY ord
+	SELECT device, id, ts FROM firsts ORDER BY device, ts, ord
 	ON CONFLICT (device, id) DO NOTHING
 	RETURNING device, id, seq
 )
