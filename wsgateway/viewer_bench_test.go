@@ -24,7 +24,8 @@ import (
 //	go test -run '^$' -bench LiveFanout -benchtime 2000x ./wsgateway/
 func BenchmarkLiveFanout(b *testing.B) {
 	const viewers, devices = 100, 200
-	e := newEnv(b, wsgateway.Config{})
+	// One user holds every viewer socket: past the default per-user cap.
+	e := newEnv(b, wsgateway.Config{ViewerMaxSockets: viewers})
 	admin := e.addUser("root", storage.RoleAdmin)
 	for i := range devices {
 		e.addDevice(fmt.Sprintf("d%03d", i), "g")
