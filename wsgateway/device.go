@@ -81,11 +81,7 @@ type nativeFraming struct{}
 func (nativeFraming) receive(c *deviceConn, data []byte) { c.handle(data) }
 
 func (nativeFraming) ack(c *deviceConn, ids []string) {
-	n := 24
-	for _, id := range ids {
-		n += len(id) + 3
-	}
-	c.write(websocket.TextMessage, appendAck(make([]byte, 0, n), ids))
+	c.write(websocket.TextMessage, appendAck(nil, ids))
 }
 
 // appendAck appends the ack of ids to b: what json.Marshal makes of
