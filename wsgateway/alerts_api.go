@@ -173,16 +173,9 @@ func (b geofenceBody) geofence() (storage.Geofence, error) {
 }
 
 func (g *Gateway) listGeofences(w http.ResponseWriter, r *http.Request, u storage.User) error {
-	as, err := g.alerting()
-	if err != nil {
-		return err
-	}
-	items, err := as.Geofences(r.Context(), groupsOf(u))
-	if err != nil {
-		return err
-	}
-	writeItems(w, items)
-	return nil
+	return listAll(g, w, r, func(as AlertStore, ctx context.Context) ([]storage.Geofence, error) {
+		return as.Geofences(ctx, groupsOf(u))
+	})
 }
 
 func (g *Gateway) createGeofence(w http.ResponseWriter, r *http.Request, u storage.User) error {
@@ -287,16 +280,9 @@ func (g *Gateway) deleteGeofence(w http.ResponseWriter, r *http.Request, u stora
 }
 
 func (g *Gateway) listAlertRules(w http.ResponseWriter, r *http.Request, u storage.User) error {
-	as, err := g.alerting()
-	if err != nil {
-		return err
-	}
-	items, err := as.AlertRules(r.Context(), groupsOf(u))
-	if err != nil {
-		return err
-	}
-	writeItems(w, items)
-	return nil
+	return listAll(g, w, r, func(as AlertStore, ctx context.Context) ([]storage.AlertRule, error) {
+		return as.AlertRules(ctx, groupsOf(u))
+	})
 }
 
 // createAlertRule stores a rule. A geofence rule belongs to its geofence's
@@ -381,16 +367,7 @@ type webhookView struct {
 }
 
 func (g *Gateway) listWebhooks(w http.ResponseWriter, r *http.Request, _ storage.User) error {
-	as, err := g.alerting()
-	if err != nil {
-		return err
-	}
-	items, err := as.Webhooks(r.Context(), nil)
-	if err != nil {
-		return err
-	}
-	writeItems(w, items) // storage.Webhook never encodes its secret
-	return nil
+	return listAll(g, w, r, func(as AlertStore, ctx context.Context) ([]storage.Webhook, error) { return as.Webhooks(ctx, nil) }) // storage.Webhook never encodes its secret
 }
 
 // createWebhook stores a webhook; the secret that signs its deliveries is
@@ -477,6 +454,20 @@ func (g *Gateway) listAlerts(w http.ResponseWriter, r *http.Request, u storage.U
 
 func (g *Gateway) listGeofenceEvents(w http.ResponseWriter, r *http.Request, u storage.User) error {
 	return listEvents(g, w, r, u, AlertStore.GeofenceEvents)
+}
+
+// listAll answers every item that list reads (geofences, rules, webhooks).
+func listAll[T any](g *Gateway, w http.ResponseWriter, r *http.Request, list func(AlertStore, context.Context) ([]T, error)) error {
+	as, err := g.alerting()
+	if err != nil {
+		return err
+	}
+	items, err := list(as, r.Context())
+	if err != nil {
+		return err
+	}
+	writeItems(w, items)
+	return nil
 }
 
 // listEvents answers one page of what page reads (alerts or geofence
