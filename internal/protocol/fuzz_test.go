@@ -181,3 +181,49 @@ func FuzzValidJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeQueueItem checks that scanItemIn, where it reads an item
+// itself, reads exactly what json.Unmarshal reads (so DecodeQueueItem
+// accepts, refuses and reports as it did with json.Unmarshal alone), and
+// that DecodeQueueItem never panics.
+func FuzzDecodeQueueItem(f *testing.F) {
+	for _, seed := range []string{
+		`{"v":1,"device":"dev-1","id":"m-17","type":"location","ts":1763900000000,"received_at":1763900000100,"gateway":"gw-1","data":{"lat":31.2304,"lng":121.4737,"accuracy":12.5}}`,
+		`{"device":"d","id":"m","type":"log","data":{"level":"info","message":"abc","fields":{"a":[1,{}]}}}`,
+		`{"Device":"d","id":"m","type":"log","data":{"level":"info","message":"abc"}}`,
+		`{"device":"d","device":"e","id":"m","type":"log","data":{"level":"info","message":"abc"}}`,
+		`{"d\u0065vice":"d","id":"m","type":"log","data":{}}`, `{"RECEIVED_AT":5,"ſ":1,"K":2}`,
+		`{"v":1.0,"ts":1e3,"received_at":"5"}`, `{"ts":-0,"received_at":9223372036854775808}`,
+		`{"v":null,"ts":null,"device":null,"data":null}`, ` {"x":[1,2],"type":"location"} `, `{"ts":true}`,
+		`{"device":"<d&>\u2028é","id":"m\"1","type":"log","ts":-5,"data":{"level":"info","message":"a<b\u2029"}}`,
+		`{"device":"d",}`, `{"id":"\ud800"}`, `{}`, `[]`, `{"gateway":{"a":1},"v":2}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = Limits{}.DecodeQueueItem(b)
+		got, ok := scanItemIn(b)
+		if !ok {
+			return
+		}
+		var want itemIn
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("scanItemIn read %q, json.Unmarshal refuses it: %v", b, err)
+		}
+		if got.V != want.V || got.TS != want.TS || got.ReceivedAt != want.ReceivedAt {
+			t.Fatalf("scanItemIn(%q) numbers %d %d %d, json.Unmarshal %d %d %d",
+				b, got.V, got.TS, got.ReceivedAt, want.V, want.TS, want.ReceivedAt)
+		}
+		for _, m := range []struct {
+			name      string
+			got, want []byte
+		}{
+			{"device", got.Device, want.Device}, {"id", got.ID, want.ID}, {"type", got.Type, want.Type},
+			{"gateway", got.Gateway, want.Gateway}, {"data", got.Data, want.Data},
+		} {
+			if !bytes.Equal(m.got, m.want) || (m.got == nil) != (m.want == nil) {
+				t.Fatalf("scanItemIn(%q) %s = %q, json.Unmarshal %q", b, m.name, m.got, m.want)
+			}
+		}
+	})
+}
