@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -164,12 +163,11 @@ func (w *Worker) process(ctx, stop context.Context, b *batch, more bool) (next *
 	teeErr := w.teePush(ctx, tee)
 
 	live := make([]redisq.LiveMessage, 0, len(stored))
+	payloads := make([]byte, 0, 256*len(stored)) // one buffer for the batch's messages
 	for _, e := range stored {
-		payload, err := json.Marshal(protocol.LiveOf(e.item))
-		if err != nil {
-			continue
-		}
-		live = append(live, redisq.LiveMessage{Device: e.item.Device, Payload: payload,
+		start := len(payloads)
+		payloads = protocol.AppendLive(payloads, e.item)
+		live = append(live, redisq.LiveMessage{Device: e.item.Device, Payload: payloads[start:len(payloads):len(payloads)],
 			IsLocation: e.loc != nil, TS: e.item.TS, ReceivedAt: e.item.ReceivedAt})
 	}
 	live = append(live, notices...)

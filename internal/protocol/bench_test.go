@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -70,4 +71,29 @@ func BenchmarkDecodeItem(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLiveEncode compares AppendLive with the json.Marshal it replaces
+// in the worker (one live message per stored item).
+func BenchmarkLiveEncode(b *testing.B) {
+	raw := []byte(`{"v":1,"device":"dev-1","id":"m-17","type":"location","ts":1763900000000,"received_at":1763900000100,"gateway":"gw-1","data":{"lat":31.2304,"lng":121.4737,"accuracy":12.5,"speed":3.2,"heading":90,"altitude":8}}`)
+	it, err := DecodeItem(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("AppendLive", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 512)
+		for b.Loop() {
+			buf = AppendLive(buf[:0], it)
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(LiveOf(it)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

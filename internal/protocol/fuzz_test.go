@@ -80,6 +80,7 @@ func checkParsed(t *testing.T, limits Limits, p Parsed) {
 		if back.ID != it.ID || back.TS != it.TS || string(back.Data) != string(it.Data) {
 			t.Fatalf("DecodeItem changed the item:\n got %+v\nwant %+v", back, it)
 		}
+		checkAppendLive(t, back)
 	}
 	for _, e := range p.Errors {
 		switch e.Code {
@@ -185,7 +186,8 @@ func FuzzValidJSON(f *testing.F) {
 // FuzzDecodeQueueItem checks that scanItemIn, where it reads an item
 // itself, reads exactly what json.Unmarshal reads (so DecodeQueueItem
 // accepts, refuses and reports as it did with json.Unmarshal alone), and
-// that DecodeQueueItem never panics.
+// that DecodeQueueItem never panics and AppendLive of what it decodes is
+// json.Marshal of its LiveOf.
 func FuzzDecodeQueueItem(f *testing.F) {
 	for _, seed := range []string{
 		`{"v":1,"device":"dev-1","id":"m-17","type":"location","ts":1763900000000,"received_at":1763900000100,"gateway":"gw-1","data":{"lat":31.2304,"lng":121.4737,"accuracy":12.5}}`,
@@ -201,7 +203,9 @@ func FuzzDecodeQueueItem(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = Limits{}.DecodeQueueItem(b)
+		if d, err := (Limits{}).DecodeQueueItem(b); err == nil {
+			checkAppendLive(t, d.Item)
+		}
 		got, ok := scanItemIn(b)
 		if !ok {
 			return
@@ -226,4 +230,16 @@ func FuzzDecodeQueueItem(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkAppendLive checks AppendLive against json.Marshal for a decoded item.
+func checkAppendLive(t *testing.T, it Item) {
+	t.Helper()
+	want, err := json.Marshal(LiveOf(it))
+	if err != nil {
+		t.Fatalf("marshal live %+v: %v", it, err)
+	}
+	if got := AppendLive([]byte("x"), it); string(got[1:]) != string(want) || got[0] != 'x' {
+		t.Fatalf("AppendLive = %s, json.Marshal = %s", got, want)
+	}
 }
