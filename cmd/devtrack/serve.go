@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -114,6 +116,15 @@ func storeOutageCheck(rdb *redisq.Client) func(context.Context) error {
 	}
 }
 
+// workerGCPercent is the garbage collector's target of devtrack worker
+// unless GOGC is set. A draining worker keeps about 10 MB live (a batch in
+// hand, the next one prefetched) and allocates that much per batch, so with
+// Go's default of 100 it collected every few batches: 11% of its CPU went to
+// the collector and allocation (BenchmarkDrain profile). 400 lets the heap
+// grow to about 50 MB between collections, for 11% less CPU per item
+// (BenchmarkDrain with GOGC=400, see the commit).
+const workerGCPercent = 400
+
 func newWorkerCmd(g *globals) *cobra.Command {
 	var cfg worker.Config
 	var ret worker.RetentionConfig
@@ -123,6 +134,9 @@ func newWorkerCmd(g *globals) *cobra.Command {
 		Short: "Drain the ingest list into the store and publish live updates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(workerGCPercent)
+			}
 			log, err := g.logger()
 			if err != nil {
 				return err
