@@ -23,33 +23,69 @@ func bounded(ctx context.Context, d time.Duration) (context.Context, context.Can
 	return context.WithTimeout(ctx, d)
 }
 
+// answerByValue runs call under bounded(ctx, d) and returns its result, or
+// the context's error as soon as that context ends even if call has not
+// returned yet. rueidis makes a caller that needs a new connection wait for
+// the dial in progress whatever the caller's own deadline (its mux waits on
+// the dial of whoever started it, and a dial to a stalled Redis ends only
+// at the dial's own timeouts): seen as a 2.5 s answer of GET /api/v1/queue
+// during TestRedisStallEveryAnswerWithinTwoSeconds. call then finishes on
+// its own goroutine, within rueidis' dial and write timeouts (1 s, 2 s:
+// redisq.Open), its result dropped; a write it made may still reach Redis,
+// as a command whose reply was not awaited always could (a frame refused
+// as unavailable and pushed anyway is stored once: items are deduplicated
+// by device and id).
+func answerByValue[T any](ctx context.Context, d time.Duration, call func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := bounded(ctx, d)
+	defer cancel() // also tells a call still running that nobody waits
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := call(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // it answered as the context ended
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// answerBy is answerByValue for a call that returns only an error.
+func answerBy(ctx context.Context, d time.Duration, call func(context.Context) error) error {
+	_, err := answerByValue(ctx, d, func(ctx context.Context) (struct{}, error) { return struct{}{}, call(ctx) })
+	return err
+}
+
 type boundedQueue struct {
 	Queue
 	d time.Duration
 }
 
 func (q boundedQueue) Push(ctx context.Context, items ...[]byte) error {
-	ctx, cancel := bounded(ctx, q.d)
-	defer cancel()
-	return q.Queue.Push(ctx, items...)
+	return answerBy(ctx, q.d, func(ctx context.Context) error { return q.Queue.Push(ctx, items...) })
 }
 
 func (q boundedQueue) Stats(ctx context.Context) (redisq.Stats, error) {
-	ctx, cancel := bounded(ctx, q.d)
-	defer cancel()
-	return q.Queue.Stats(ctx)
+	return answerByValue(ctx, q.d, func(ctx context.Context) (redisq.Stats, error) { return q.Queue.Stats(ctx) })
 }
 
 func (q boundedQueue) DeadLetters(ctx context.Context, offset, limit int) ([]redisq.DeadLetter, error) {
-	ctx, cancel := bounded(ctx, q.d)
-	defer cancel()
-	return q.Queue.DeadLetters(ctx, offset, limit)
+	return answerByValue(ctx, q.d, func(ctx context.Context) ([]redisq.DeadLetter, error) { return q.Queue.DeadLetters(ctx, offset, limit) })
 }
 
 func (q boundedQueue) RequeueDead(ctx context.Context, n int) (int, error) {
-	ctx, cancel := bounded(ctx, q.d)
-	defer cancel()
-	return q.Queue.RequeueDead(ctx, n)
+	return answerByValue(ctx, q.d, func(ctx context.Context) (int, error) { return q.Queue.RequeueDead(ctx, n) })
 }
 
 type boundedPresence struct {
@@ -58,39 +94,27 @@ type boundedPresence struct {
 }
 
 func (p boundedPresence) SetLink(ctx context.Context, device, value string) (string, error) {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.SetLink(ctx, device, value)
+	return answerByValue(ctx, p.d, func(ctx context.Context) (string, error) { return p.Presence.SetLink(ctx, device, value) })
 }
 
 func (p boundedPresence) EnsureLink(ctx context.Context, device, value string) (bool, error) {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.EnsureLink(ctx, device, value)
+	return answerByValue(ctx, p.d, func(ctx context.Context) (bool, error) { return p.Presence.EnsureLink(ctx, device, value) })
 }
 
 func (p boundedPresence) DeleteLink(ctx context.Context, device, value string) (bool, error) {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.DeleteLink(ctx, device, value)
+	return answerByValue(ctx, p.d, func(ctx context.Context) (bool, error) { return p.Presence.DeleteLink(ctx, device, value) })
 }
 
 func (p boundedPresence) GatewayHeartbeat(ctx context.Context, gateway string, ttl time.Duration) (bool, error) {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.GatewayHeartbeat(ctx, gateway, ttl)
+	return answerByValue(ctx, p.d, func(ctx context.Context) (bool, error) { return p.Presence.GatewayHeartbeat(ctx, gateway, ttl) })
 }
 
 func (p boundedPresence) GatewayGone(ctx context.Context, gateway string) error {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.GatewayGone(ctx, gateway)
+	return answerBy(ctx, p.d, func(ctx context.Context) error { return p.Presence.GatewayGone(ctx, gateway) })
 }
 
 func (p boundedPresence) SweepLinks(ctx context.Context, gone func(instance string) bool) ([]string, error) {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.SweepLinks(ctx, gone)
+	return answerByValue(ctx, p.d, func(ctx context.Context) ([]string, error) { return p.Presence.SweepLinks(ctx, gone) })
 }
 
 // statesBound caps the wait for device states below the Redis timeout: the
@@ -100,55 +124,37 @@ func (p boundedPresence) SweepLinks(ctx context.Context, gone func(instance stri
 const statesBound = time.Second
 
 func (p boundedPresence) DeviceStates(ctx context.Context) (map[string]redisq.DeviceState, error) {
-	ctx, cancel := bounded(ctx, min(p.d, statesBound))
-	defer cancel()
-	return p.Presence.DeviceStates(ctx)
+	return answerByValue(ctx, min(p.d, statesBound), func(ctx context.Context) (map[string]redisq.DeviceState, error) { return p.Presence.DeviceStates(ctx) })
 }
 
 func (p boundedPresence) PublishGateway(ctx context.Context, gateway string, payload []byte) error {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.PublishGateway(ctx, gateway, payload)
+	return answerBy(ctx, p.d, func(ctx context.Context) error { return p.Presence.PublishGateway(ctx, gateway, payload) })
 }
 
 func (p boundedPresence) Link(ctx context.Context, device string) (string, error) {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.Link(ctx, device)
+	return answerByValue(ctx, p.d, func(ctx context.Context) (string, error) { return p.Presence.Link(ctx, device) })
 }
 
 func (p boundedPresence) PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.PublishLive(ctx, msgs)
+	return answerBy(ctx, p.d, func(ctx context.Context) error { return p.Presence.PublishLive(ctx, msgs) })
 }
 
 func (p boundedPresence) Ping(ctx context.Context) error {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.Ping(ctx)
+	return answerBy(ctx, p.d, func(ctx context.Context) error { return p.Presence.Ping(ctx) })
 }
 
 func (p boundedPresence) PublishPresence(ctx context.Context, device string, online bool) error {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.PublishPresence(ctx, device, online)
+	return answerBy(ctx, p.d, func(ctx context.Context) error { return p.Presence.PublishPresence(ctx, device, online) })
 }
 
 func (p boundedPresence) SetSession(ctx context.Context, id, user string, ttl time.Duration) error {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.SetSession(ctx, id, user, ttl)
+	return answerBy(ctx, p.d, func(ctx context.Context) error { return p.Presence.SetSession(ctx, id, user, ttl) })
 }
 
 func (p boundedPresence) Session(ctx context.Context, id string) (string, error) {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.Session(ctx, id)
+	return answerByValue(ctx, p.d, func(ctx context.Context) (string, error) { return p.Presence.Session(ctx, id) })
 }
 
 func (p boundedPresence) DeleteSession(ctx context.Context, id string) error {
-	ctx, cancel := bounded(ctx, p.d)
-	defer cancel()
-	return p.Presence.DeleteSession(ctx, id)
+	return answerBy(ctx, p.d, func(ctx context.Context) error { return p.Presence.DeleteSession(ctx, id) })
 }
