@@ -72,8 +72,7 @@ func (s *Store) AddDevice(ctx context.Context, d storage.Device, tokenHash []byt
 
 // DeviceByTokenHash returns the device holding the token.
 func (s *Store) DeviceByTokenHash(ctx context.Context, tokenHash []byte) (storage.Device, error) {
-	d, err := scanDevice(s.rdb.QueryRowContext(ctx,
-		`SELECT `+deviceColumns+` FROM devices WHERE token_hash = ?`, tokenHash))
+	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE token_hash = ?`, tokenHash))
 	if err != nil {
 		return storage.Device{}, fmt.Errorf("sqlite: device by token: %w", notFound(err))
 	}
@@ -85,8 +84,7 @@ func (s *Store) DeviceByTokenHash(ctx context.Context, tokenHash []byte) (storag
 
 // Device returns a device by id, revoked or not.
 func (s *Store) Device(ctx context.Context, id string) (storage.Device, error) {
-	d, err := scanDevice(s.rdb.QueryRowContext(ctx,
-		`SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id))
+	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id))
 	if err != nil {
 		return storage.Device{}, fmt.Errorf("sqlite: device %q: %w", id, notFound(err))
 	}
@@ -249,12 +247,12 @@ func (s *Store) user(ctx context.Context, query string, arg any) (storage.User, 
 	var u storage.User
 	var pw []byte
 	var revoked, pwChanged sql.NullInt64
-	err := s.rdb.QueryRowContext(ctx, query, arg).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &pw, &pwChanged)
+	err := s.queryRow(ctx, query, arg).Scan(&u.ID, &u.Name, &u.Role, &u.CreatedAt, &revoked, &pw, &pwChanged)
 	if err != nil {
 		return storage.User{}, nil, notFound(err)
 	}
 	u.RevokedAt, u.PasswordChangedAt = revoked.Int64, pwChanged.Int64
-	rows, err := s.rdb.QueryContext(ctx, `SELECT grp FROM user_groups WHERE user_id = ? ORDER BY grp`, u.ID)
+	rows, err := s.query(ctx, `SELECT grp FROM user_groups WHERE user_id = ? ORDER BY grp`, u.ID)
 	if err != nil {
 		return storage.User{}, nil, err
 	}

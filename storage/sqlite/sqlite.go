@@ -69,6 +69,8 @@ type Store struct {
 	// created the tables) and kept until Close.
 	mu  sync.Mutex
 	ins *insertStmts
+	// reads are the hot read queries, prepared on first use (readstmt.go).
+	reads readStmts
 
 	// purgeFrom is the device where the next chunk of a locations Purge
 	// starts looking (findOldLocations).
@@ -183,6 +185,7 @@ func (s *Store) Close() error {
 			s.ins = nil
 		}
 		s.mu.Unlock()
+		errs = append(errs, s.reads.close())
 		// Let SQLite refresh the planner statistics that this connection's
 		// queries showed to be stale; cheap, and a failure only costs plans.
 		if _, err := s.wdb.Exec(`PRAGMA optimize`); err != nil {
