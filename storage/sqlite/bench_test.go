@@ -16,14 +16,7 @@ var benchBatch = storagetest.BenchBatch
 func BenchmarkSaveBatch(b *testing.B) {
 	const batchSize = 500
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	st := openBenchStore(b)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		// Building the batch is the gateway's and worker's cost, not the store's.
@@ -39,4 +32,19 @@ func BenchmarkSaveBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "items/s")
+}
+
+// openBenchStore opens a migrated store in b's temp dir, closed when b ends.
+func openBenchStore(b *testing.B) *Store {
+	b.Helper()
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return st
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/devtrack/devtrack/internal/token"
@@ -15,14 +14,7 @@ import (
 // then the device by id. One op is both.
 func BenchmarkHandshakeLookups(b *testing.B) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	st := openBenchStore(b)
 	const devices = 1000
 	for i := range devices {
 		if err := st.AddDevice(ctx, storage.Device{ID: fmt.Sprintf("d%04d", i), Group: "g"}, token.Hash(fmt.Sprint("dev", i))); err != nil {
