@@ -171,7 +171,7 @@ func TestAlertsGeofenceSpeedLogTwoWorkers(t *testing.T) {
 		alertLocItem("car1", "l4", t0+4000, 52.07, 13.05, mps(90)),      // inside, speeding again
 		alertLocItem("car1", "l5", t0+5000, 52.15, 13.05, nil),          // outside, no speed
 	)
-	checkFor(t, 20*time.Second, "five alerts delivered", func() bool { return len(hook.counts()) == 5 })
+	checkFor(t, 60*time.Second, "five alerts delivered", func() bool { return len(hook.counts()) == 5 })
 	events, _, err := e.store.GeofenceEvents(ctx, storage.EventQuery{})
 	if err != nil || len(events) != 2 || events[0].Type != "exit" || events[0].Location != "l5" || events[1].Type != "enter" || events[1].Location != "l2" {
 		t.Fatalf("events = %+v, %v; want enter at l2 and exit at l5", events, err)

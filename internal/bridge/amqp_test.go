@@ -129,7 +129,7 @@ func TestAMQPBridgeStoresEachStatusMessageOnce(t *testing.T) {
 	stop := func() { cancel(); wg.Wait() }
 	defer stop()
 	wantStats := Stats{Accepted: n + 10, Malformed: int64(len(bad)), UnknownDevice: 1}
-	checkFor(t, 20*time.Second, "every message handled", func() bool { return b.Stats() == wantStats })
+	checkFor(t, 60*time.Second, "every message handled", func() bool { return b.Stats() == wantStats })
 
 	// Redis stalls: the next messages are nacked and requeued, not lost.
 	e.srv.Pause()
