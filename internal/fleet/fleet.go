@@ -43,13 +43,17 @@ type Courier struct {
 }
 
 // NewCourier places a courier at a random point within radius meters of
-// center. seed makes its route repeatable.
+// center, with its start logged. seed makes its route repeatable.
 func NewCourier(seed uint64, center Point, radius float64) *Courier {
 	c := &Courier{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), center: center, radius: radius}
 	c.pos = c.randomPoint()
 	c.battery = 40 + c.rng.Float64()*60
 	c.parcel = 1000 + c.rng.IntN(9000)
 	c.nextStop()
+	// A courier app logs its start, so a fleet has log lines from its first
+	// second (the demo's Logs page, and its test, need not wait for chance).
+	c.pending = append(c.pending, protocol.Log{Level: "info",
+		Message: fmt.Sprintf("shift started, battery %.0f%%", c.battery), Fields: fields(map[string]any{"battery": math.Round(c.battery)})})
 	return c
 }
 

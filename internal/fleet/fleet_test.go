@@ -45,6 +45,16 @@ func TestCourierMovesPlausibly(t *testing.T) {
 	}
 }
 
+// A new courier logs its start at once.
+func TestCourierLogsItsStart(t *testing.T) {
+	c := NewCourier(1, Shanghai, 2000)
+	c.Step(time.Second)
+	logs := c.Logs()
+	if len(logs) == 0 || logs[0].Level != "info" || logs[0].Message == "" {
+		t.Fatalf("first logs %+v; want the start logged at info", logs)
+	}
+}
+
 // The same seed gives the same route.
 func TestCourierIsRepeatable(t *testing.T) {
 	a, b := NewCourier(42, Shanghai, 2000), NewCourier(42, Shanghai, 2000)
