@@ -18,6 +18,7 @@ import (
 	"github.com/devtrack/devtrack/storage"
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/time/rate"
 )
 
@@ -49,7 +50,7 @@ type deviceConn struct {
 	device  storage.Device
 	link    string // value in the links hash
 	limiter *rate.Limiter
-	log     *zap.Logger
+	log     devLogger
 
 	wmu       sync.Mutex // one writer at a time
 	closeOnce sync.Once
@@ -127,12 +128,19 @@ func (g *Gateway) authDevice(w http.ResponseWriter, r *http.Request) (storage.De
 	return storage.Device{}, false
 }
 
+// serveDevice upgrades and returns: the connection's reader runs on a
+// goroutine of its own, owned by the registry (Serve waits for it), so
+// that an idle connection does not keep the HTTP server's per-request
+// state (its 4 KB read buffer, the response's write buffers, the request,
+// the handler's stack) for as long as it lives.
 func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 	dev, ok := g.authDevice(w, r)
 	if !ok {
 		return
 	}
-	g.openDevice(w, r, dev, nativeFraming{})
+	if c := g.upgradeDevice(w, r, dev, nativeFraming{}); c != nil {
+		go c.readLoop()
+	}
 }
 
 // newDeviceConn returns the connection state of dev, not yet upgraded.
@@ -143,20 +151,58 @@ func (g *Gateway) newDeviceConn(dev storage.Device, fr framing) *deviceConn {
 		device:  dev,
 		link:    redisq.LinkValue(g.instance, strconv.FormatUint(connSeq.Add(1), 36)),
 		limiter: rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
-		log:     g.log.With(zap.String("device", dev.ID)),
+		log:     devLogger{base: g.log, device: dev.ID},
 	}
 }
+
+// devLogger is the gateway's logger with the device's id added to each
+// entry. It adds it when something is logged, not once per connection: a
+// zap logger made With a field holds an encoder clone (its buffer ~1 KB) per
+// idle connection.
+type devLogger struct {
+	base   *zap.Logger
+	device string
+}
+
+func (l devLogger) with() *zap.Logger { return l.base.With(zap.String("device", l.device)) }
+
+func (l devLogger) Check(level zapcore.Level, msg string) *zapcore.CheckedEntry {
+	if l.base.Core().Enabled(level) {
+		return l.with().Check(level, msg)
+	}
+	return nil
+}
+
+func (l devLogger) log(level zapcore.Level, msg string, fields []zap.Field) {
+	if ce := l.Check(level, msg); ce != nil {
+		ce.Write(fields...)
+	}
+}
+
+func (l devLogger) Debug(msg string, fields ...zap.Field) { l.log(zap.DebugLevel, msg, fields) }
+func (l devLogger) Info(msg string, fields ...zap.Field)  { l.log(zap.InfoLevel, msg, fields) }
+func (l devLogger) Warn(msg string, fields ...zap.Field)  { l.log(zap.WarnLevel, msg, fields) }
+func (l devLogger) Error(msg string, fields ...zap.Field) { l.log(zap.ErrorLevel, msg, fields) }
 
 // openDevice upgrades r to a connection of dev, whose identity the
 // handshake proved (a token, a legacy key), and serves it through fr until
 // it closes.
 func (g *Gateway) openDevice(w http.ResponseWriter, r *http.Request, dev storage.Device, fr framing) {
+	if c := g.upgradeDevice(w, r, dev, fr); c != nil {
+		c.readLoop()
+	}
+}
+
+// upgradeDevice upgrades r to a connection of dev and registers it
+// (opened); readLoop must follow. It returns nil when the request was
+// refused (answered already).
+func (g *Gateway) upgradeDevice(w http.ResponseWriter, r *http.Request, dev storage.Device, fr framing) *deviceConn {
 	c := g.newDeviceConn(dev, fr)
 	// A request that cannot be upgraded must not touch the link of the
 	// device's live connection.
 	if !upgradeable(r) {
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, "not a WebSocket handshake (version 13)")
-		return
+		return nil
 	}
 	// The link is set before the upgrade so that a device is refused with
 	// 503 rather than connected invisibly while Redis is down.
@@ -166,16 +212,16 @@ func (g *Gateway) openDevice(w http.ResponseWriter, r *http.Request, dev storage
 	if err != nil {
 		c.log.Warn("set device link", zap.Error(err))
 		writeError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, "presence store unavailable")
-		return
+		return nil
 	}
 	ws, err := deviceUpgrader.Upgrade(w, r, nil)
 	if err != nil {
 		c.undoLink(old)
-		return // the upgrader answered the client
+		return nil // the upgrader answered the client
 	}
 	c.ws = ws
 	c.opened(old)
-	c.readLoop()
+	return c
 }
 
 // opened registers the upgraded connection, whose link is set (old is the
