@@ -258,9 +258,9 @@ func (g *Gateway) serveShare(w http.ResponseWriter, r *http.Request) {
 	authenticated(r)
 	// No user: the viewer's user has no role and no groups, so even a
 	// subscribe, were one ever read, would see nothing.
-	v := &viewer{g: g, user: storage.User{Name: "share " + sh.ID}, out: make(chan []byte, viewerQueue),
-		kick: make(chan struct{}, 1), subs: map[string]struct{}{d.ID: {}}, limiter: rate.NewLimiter(0, 0),
-		accept: shareAccept, latest: map[string][]byte{}, done: make(chan struct{}), writerDone: make(chan struct{})}
+	v := newViewer(g, storage.User{Name: "share " + sh.ID})
+	v.subs[d.ID] = struct{}{}
+	v.limiter, v.accept = rate.NewLimiter(0, 0), shareAccept
 	if !g.shares.add(sh.ID, v) {
 		writeError(w, http.StatusTooManyRequests, protocol.CodeTooManyConnections,
 			fmt.Sprintf("share %s already has %d sockets open on this gateway, the most allowed", sh.ID, maxShareSockets))
@@ -271,9 +271,8 @@ func (g *Gateway) serveShare(w http.ResponseWriter, r *http.Request) {
 		g.shares.remove(sh.ID, v)
 		return
 	}
-	v.ws = ws
+	v.start(ws)
 	g.hub.join(v)
-	go v.writeLoop()
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
@@ -283,7 +282,7 @@ func (g *Gateway) serveShare(w http.ResponseWriter, r *http.Request) {
 		g.hub.removeAll(v)
 		g.shares.remove(sh.ID, v)
 		v.close()
-		<-v.writerDone
+		v.writers.Wait()
 		<-watched
 	}()
 	v.send(shareMessage{Type: "share", Device: d.ID, Name: d.Name, ExpiresAt: time.UnixMilli(sh.ExpiresAt).UTC(),

@@ -58,9 +58,12 @@ var (
 // viewerUpgrader accepts any Origin: authUser has already refused a session
 // cookie from another origin, and a token is something a cross-site page
 // cannot send on the user's behalf.
+// Its read buffer is small (requests are small; a larger one is read
+// through it), and it has a write buffer pool that is never drawn from
+// (viewer_writer.go writes the frames).
 var viewerUpgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 4096,
+	ReadBufferSize:  512,
+	WriteBufferPool: gorillaWriteBufs,
 	CheckOrigin:     func(*http.Request) bool { return true },
 }
 
@@ -80,16 +83,13 @@ type snapshotDevice struct {
 }
 
 // viewer is one /ws/live connection: a reader goroutine (serveLive's)
-// handling subscriptions and a writer goroutine draining its bounded queue;
-// the reader waits for the writer before it returns. Only the writer writes
-// data frames and closes the socket.
+// handling subscriptions, and a writer goroutine while something is queued
+// (viewer_writer.go); the reader waits for the writer before it returns.
+// Only the writer writes data frames and closes the socket.
 type viewer struct {
 	g     *Gateway
-	ws    *websocket.Conn
 	user  storage.User
 	stamp string // userStamp(user) at the handshake; credentialsLoop compares
-	out   chan []byte
-	kick  chan struct{} // coalesced locations are waiting
 	// session is the id of the web session the socket was opened with, ""
 	// for a token; pwAt the user's PasswordChangedAt the session holds: a
 	// password change ends the session and so the socket (endStaleSession).
@@ -107,13 +107,43 @@ type viewer struct {
 	// command results.
 	accept func(msg []byte) bool
 
-	mu     sync.Mutex
-	latest map[string][]byte // device -> newest location not yet queued
+	mu      sync.Mutex
+	ws      *websocket.Conn   // set by start, once upgraded; read under mu until then
+	queue   [][]byte          // messages to write, in order; live ones up to viewerQueue
+	spare   [][]byte          // the other queue array, while a round is written
+	latest  map[string][]byte // device -> newest location not queued (queue full)
+	writing bool              // a writer goroutine runs (or has finished the socket)
+	closed  bool              // set with done
+	ping    *time.Timer       // PingPeriod: asks the writer for a ping
+	pingDue bool
+	pong    []byte // payload of the ping to answer
+	pongDue bool
+	writers sync.WaitGroup
 
-	done       chan struct{}
-	closing    sync.Once
-	reason     closeReason   // set once, before done is closed
-	writerDone chan struct{} // closed when writeLoop has returned
+	done    chan struct{}
+	closing sync.Once
+	reason  closeReason // set once, before done is closed
+}
+
+// newViewer is a viewer of user, not yet upgraded (start).
+func newViewer(g *Gateway, user storage.User) *viewer {
+	return &viewer{g: g, user: user, subs: map[string]struct{}{}, done: make(chan struct{})}
+}
+
+// start hands the upgraded socket to the viewer and starts its ping timer.
+func (v *viewer) start(ws *websocket.Conn) {
+	ws.SetPingHandler(v.answerPing)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.ws = ws
+	if v.closed {
+		v.wakeLocked() // closed before the upgrade: the writer ends the socket
+		return
+	}
+	v.ping = time.AfterFunc(v.g.cfg.PingPeriod, v.pingTick)
+	if len(v.queue) > 0 {
+		v.wakeLocked()
+	}
 }
 
 func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
@@ -129,9 +159,9 @@ func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, protocol.CodeBadRequest, err.Error())
 		return
 	}
-	v := &viewer{g: g, user: u, stamp: userStamp(u), out: make(chan []byte, viewerQueue), kick: make(chan struct{}, 1),
-		subs: map[string]struct{}{}, limiter: rate.NewLimiter(rate.Limit(g.cfg.ViewerSubscribeRate), g.cfg.ViewerSubscribeBurst),
-		latest: map[string][]byte{}, done: make(chan struct{}), writerDone: make(chan struct{}), session: sessionOf(r)}
+	v := newViewer(g, u)
+	v.stamp, v.session = userStamp(u), sessionOf(r)
+	v.limiter = rate.NewLimiter(rate.Limit(g.cfg.ViewerSubscribeRate), g.cfg.ViewerSubscribeBurst)
 	v.pwAt.Store(u.PasswordChangedAt)
 	if !g.viewers.add(v, g.cfg.ViewerMaxSockets) {
 		writeError(w, http.StatusTooManyRequests, protocol.CodeTooManyConnections,
@@ -143,9 +173,8 @@ func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 		g.viewers.remove(v)
 		return
 	}
-	v.ws = ws
+	v.start(ws)
 	g.hub.join(v)
-	go v.writeLoop()
 	if ok {
 		// As if it were the socket's first frame: same checks, same
 		// answers (forbidden, snapshot), same share of the rate limit.
@@ -195,11 +224,19 @@ func (v *viewer) closeWith(r closeReason) {
 		if r.label != "" {
 			viewersClosed.WithLabelValues(r.label).Inc()
 		}
-		if r.code == closeSlowConsumer && v.ws != nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.closed = true
+		if v.ws == nil {
+			return // start will see closed
+		}
+		v.ping.Stop()
+		if r.code == closeSlowConsumer {
 			// The writer is likely stuck on a full socket: end that write now
 			// rather than after WriteWait.
 			_ = v.ws.NetConn().SetWriteDeadline(time.Now())
 		}
+		v.wakeLocked() // the writer ends the socket
 	})
 }
 
@@ -208,7 +245,7 @@ func (v *viewer) readLoop() {
 		v.g.hub.removeAll(v)
 		v.g.viewers.remove(v)
 		v.close()
-		<-v.writerDone
+		v.writers.Wait()
 	}()
 	v.ws.SetReadLimit(64 << 10)
 	_ = v.ws.SetReadDeadline(time.Now().Add(v.g.cfg.PongWait))
@@ -382,9 +419,8 @@ func (v *viewer) reserve(n int) bool {
 	return true
 }
 
-// send queues a control message (snapshot, error) for the viewer. It waits
-// for room in the queue, which holds back the reader and so the client's
-// requests, but not past WriteWait or the pending-bytes limit.
+// send queues a control message (snapshot, error) for the viewer, past
+// the live messages' bound but not past the pending-bytes limit.
 func (v *viewer) send(msg any) {
 	b, err := json.Marshal(msg)
 	if err != nil {
@@ -394,100 +430,48 @@ func (v *viewer) send(msg any) {
 	if !v.reserve(len(b)) {
 		return
 	}
-	t := time.NewTimer(v.g.cfg.WriteWait)
-	defer t.Stop()
-	select {
-	case v.out <- b:
-	case <-v.done:
-	case <-t.C:
-		v.closeWith(errSlowConsumer) // a viewer that cannot take a snapshot is hopeless
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		v.pending.Add(-int64(len(b)))
+		return
 	}
+	v.queueLocked(b)
 }
 
-// deliver queues a live message without ever blocking the hub: when the
-// queue is full a location replaces the device's previous pending one and
-// anything else is dropped.
+// deliver queues a live message without ever blocking the hub: when
+// viewerQueue messages are queued already a location replaces the device's
+// previous pending one and anything else is dropped.
 func (v *viewer) deliver(device string, msg []byte, isLocation bool) {
-	select {
-	case <-v.done:
-		return
-	default:
-	}
 	if v.accept != nil && !v.accept(msg) {
 		return
 	}
 	if !v.reserve(len(msg)) {
 		return
 	}
-	select {
-	case v.out <- msg:
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		v.pending.Add(-int64(len(msg)))
 		return
-	default:
+	}
+	if len(v.queue) < viewerQueue {
+		v.queueLocked(msg)
+		return
 	}
 	viewerDropped.Inc()
 	if !isLocation {
 		v.pending.Add(-int64(len(msg)))
 		return
 	}
-	v.mu.Lock()
 	if old, ok := v.latest[device]; ok {
 		v.pending.Add(-int64(len(old)))
 	}
+	if v.latest == nil {
+		v.latest = map[string][]byte{}
+	}
 	v.latest[device] = msg
-	v.mu.Unlock()
-	select {
-	case v.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (v *viewer) writeLoop() {
-	defer close(v.writerDone)
-	ping := time.NewTicker(v.g.cfg.PingPeriod)
-	defer ping.Stop()
-	defer func() {
-		v.close() // a failed write ends the viewer too
-		if v.reason.code != 0 {
-			_ = v.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(v.reason.code, v.reason.text),
-				time.Now().Add(time.Second))
-		}
-		_ = v.ws.Close()
-	}()
-	write := func(b []byte) bool {
-		select {
-		case <-v.done:
-			return false // also keeps closeWith's deadline from being reset
-		default:
-		}
-		_ = v.ws.SetWriteDeadline(time.Now().Add(v.g.cfg.WriteWait))
-		ok := v.ws.WriteMessage(websocket.TextMessage, b) == nil
-		v.pending.Add(-int64(len(b)))
-		return ok
-	}
-	for {
-		select {
-		case <-v.done:
-			return
-		case b := <-v.out:
-			if !write(b) {
-				return
-			}
-		case <-v.kick:
-			v.mu.Lock()
-			pending := v.latest
-			v.latest = map[string][]byte{}
-			v.mu.Unlock()
-			for _, b := range pending {
-				if !write(b) {
-					return
-				}
-			}
-		case <-ping.C:
-			if v.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(v.g.cfg.WriteWait)) != nil {
-				return
-			}
-		}
-	}
+	v.wakeLocked()
 }
 
 // viewerSet holds the open viewers of this gateway by user: for the
