@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -408,18 +407,11 @@ func (g *Gateway) stamp(device string, items []protocol.Item, now time.Time) ([]
 	return protocol.Stamp(device, g.cfg.ID, items, now)
 }
 
-// pushRaw puts encoded items on the ingest list in one LPUSH, giving up at
-// deadline.
+// pushRaw puts encoded items on the ingest list, all in the same LPUSH
+// (group-committed with what others push meanwhile: pushGroup), giving up
+// at deadline.
 func (g *Gateway) pushRaw(deadline time.Time, raws [][]byte) error {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	start := time.Now()
-	if err := g.queue.Push(ctx, raws...); err != nil {
-		return fmt.Errorf("push %d items: %w", len(raws), err)
-	}
-	pushSeconds.Observe(time.Since(start).Seconds())
-	framesAccepted.Add(float64(len(raws)))
-	return nil
+	return g.pushes.push(g.queue, deadline, raws)
 }
 
 // send writes one JSON message.

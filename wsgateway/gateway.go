@@ -384,6 +384,7 @@ type Gateway struct {
 	viewers *viewerSet     // open viewers by user (socket cap, credentials)
 	shares  *shareSockets  // open share sockets by share (share.go)
 	ingest  *keyedLimiters // per-device rate limits of HTTP ingest
+	pushes  pushGroup      // group commit of ingest list pushes (pushgroup.go)
 	tokens  *tokenCache    // device token lookups; nil: no cache
 	logins  *keyedLimiters // failed logins per user name
 	addrs   *keyedLimiters // failed logins per client address

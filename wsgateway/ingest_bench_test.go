@@ -9,7 +9,9 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +25,32 @@ func benchEnvInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// cpuNow returns the CPU time used so far by this process and by the
+// test's redis-server.
+func (e *env) cpuNow() (proc, redis time.Duration) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	proc = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	info, _ := e.redis.Do("INFO", "cpu")
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, _ := strconv.ParseFloat(v, 64)
+			redis += time.Duration(f * float64(time.Second))
+		}
+	}
+	return proc, redis
+}
+
+// reportCPU reports the CPU time per frame since (proc0, redis0).
+func (e *env) reportCPU(b *testing.B, frames int, proc0, redis0 time.Duration) {
+	proc, redis := e.cpuNow()
+	if frames > 0 {
+		b.ReportMetric(float64((proc-proc0).Nanoseconds())/1000/float64(frames), "proc-cpu-us/frame")
+		b.ReportMetric(float64((redis-redis0).Nanoseconds())/1000/float64(frames), "redis-cpu-us/frame")
+	}
 }
 
 // trimQueue empties the ingest list between rounds: no worker drains it here.
@@ -57,6 +85,7 @@ func BenchmarkIngestWS(b *testing.B) {
 	per := max(b.N/devices, 1)
 	lats := make([][]time.Duration, devices)
 	var wg sync.WaitGroup
+	proc0, redis0 := e.cpuNow()
 	b.ResetTimer()
 	start := time.Now()
 	for d := range devices {
@@ -69,11 +98,12 @@ func BenchmarkIngestWS(b *testing.B) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	e.trimQueue()
 	var all []time.Duration
 	for _, l := range lats {
 		all = append(all, l...)
 	}
+	e.reportCPU(b, len(all), proc0, redis0)
+	e.trimQueue()
 	slices.Sort(all)
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "acked/s")
 	if len(all) > 0 {
@@ -173,6 +203,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	per := max(b.N/clients, 1)
 	lats := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
+	proc0, redis0 := e.cpuNow()
 	b.ResetTimer()
 	start := time.Now()
 	for c := range clients {
@@ -214,11 +245,12 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	e.trimQueue()
 	var all []time.Duration
 	for _, l := range lats {
 		all = append(all, l...)
 	}
+	e.reportCPU(b, len(all)*batch, proc0, redis0)
+	e.trimQueue()
 	slices.Sort(all)
 	b.ReportMetric(float64(len(all)*batch)/elapsed.Seconds(), "frames/s")
 	if len(all) > 0 {
