@@ -81,8 +81,39 @@ type nativeFraming struct{}
 func (nativeFraming) receive(c *deviceConn, data []byte) { c.handle(data) }
 
 func (nativeFraming) ack(c *deviceConn, ids []string) {
-	c.send(protocol.Ack{Type: protocol.TypeAck, IDs: ids})
+	c.write(websocket.TextMessage, appendAck(nil, ids))
 }
+
+// appendAck appends the ack of ids to b: what json.Marshal makes of
+// protocol.Ack, without reflection (an ack per round is on the hot path).
+func appendAck(b []byte, ids []string) []byte {
+	b = append(b, `{"type":"`+protocol.TypeAck+`","ids":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, id)
+	}
+	return append(b, "]}"...)
+}
+
+// appendJSONString appends s as json.Marshal encodes it: as it is, quoted,
+// when it holds only printable ASCII that needs no escape, else through
+// json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// pongFrame is the answer to a ping frame.
+var pongFrame = []byte(`{"type":"` + protocol.TypePong + `"}`)
 
 func (nativeFraming) refuse(c *deviceConn, fe protocol.FrameError) { c.send(fe.Frame()) }
 
@@ -264,6 +295,11 @@ func (c *deviceConn) readLoop() {
 	max := int64(g.cfg.Limits.MaxFrameBytes)
 	idle := c.startIdleCloser() // device_idle.go
 	defer idle.stop()
+	// The read deadline moves on at most every renewEvery, not at every
+	// frame (a runtime timer update each): it stays within renewEvery of
+	// PongWait after the last frame.
+	renewEvery := min(time.Second, g.cfg.PongWait/16)
+	renewed := time.Now()
 	for {
 		_, r, err := c.ws.NextReader()
 		if err != nil {
@@ -272,7 +308,10 @@ func (c *deviceConn) readLoop() {
 			}
 			return
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
+		if now := time.Now(); now.Sub(renewed) >= renewEvery {
+			_ = c.ws.SetReadDeadline(now.Add(g.cfg.PongWait))
+			renewed = now
+		}
 		idle.reset(g.cfg.DeviceIdleTimeout)
 		data, err := io.ReadAll(io.LimitReader(r, max+1))
 		if err != nil {
@@ -302,7 +341,7 @@ func (c *deviceConn) handle(data []byte) {
 	now := time.Now()
 	p := g.cfg.Limits.ParseWith(data, now, nil, protocol.Options{DefaultCRS: c.device.CRS})
 	for range p.Pings {
-		c.send(map[string]string{"type": protocol.TypePong})
+		c.write(websocket.TextMessage, pongFrame)
 	}
 	for _, fe := range p.Errors {
 		framesRefused.WithLabelValues(fe.Code).Inc()

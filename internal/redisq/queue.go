@@ -9,19 +9,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/redis/rueidis"
 )
 
 // Push puts raw queue items onto the ingest list in one LPUSH, so that either
 // all of them are on the list or none. It returns only once Redis confirmed.
+// The items are not copied: the caller must not change them afterwards (the
+// command may still be on its way to Redis when ctx ends).
 func (c *Client) Push(ctx context.Context, items ...[]byte) error {
 	if len(items) == 0 {
 		return nil
 	}
 	vals := make([]string, len(items))
 	for i, it := range items {
-		vals[i] = string(it)
+		vals[i] = unsafe.String(unsafe.SliceData(it), len(it))
 	}
 	cmd := c.rdb.B().Lpush().Key(c.keys.Queue()).Element(vals...).Build()
 	if err := c.rdb.Do(ctx, cmd).Error(); err != nil {
