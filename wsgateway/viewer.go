@@ -181,7 +181,26 @@ func (g *Gateway) serveLive(w http.ResponseWriter, r *http.Request) {
 		v.limiter.Allow()
 		v.subscribe(initial)
 	}
-	v.readLoop()
+	// The reader runs on a goroutine of its own rather than on net/http's,
+	// which would keep the request, the connection's 4 KB read and write
+	// buffers and the stack grown by the subscribe for as long as the
+	// socket is open; Serve waits for it.
+	if !g.goBG(func() {
+		defer v.end()
+		v.readLoop()
+	}) {
+		v.closeWith(closeReason{closeGoingAway, "gateway shutting down", ""})
+		v.end()
+	}
+}
+
+// end forgets the viewer once its reader is done, closes it and waits for
+// its writer.
+func (v *viewer) end() {
+	v.g.hub.removeAll(v)
+	v.g.viewers.remove(v)
+	v.close()
+	v.writers.Wait()
 }
 
 // handshakeSubscribe reads the subscribe-on-connect parameters of a
@@ -240,13 +259,8 @@ func (v *viewer) closeWith(r closeReason) {
 	})
 }
 
+// readLoop reads the client's requests until the socket fails or closes.
 func (v *viewer) readLoop() {
-	defer func() {
-		v.g.hub.removeAll(v)
-		v.g.viewers.remove(v)
-		v.close()
-		v.writers.Wait()
-	}()
 	v.ws.SetReadLimit(64 << 10)
 	_ = v.ws.SetReadDeadline(time.Now().Add(v.g.cfg.PongWait))
 	v.ws.SetPongHandler(func(string) error { return v.ws.SetReadDeadline(time.Now().Add(v.g.cfg.PongWait)) })

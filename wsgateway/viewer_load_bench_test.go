@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,6 +184,10 @@ func benchViewerIdle(b *testing.B, n, state int) {
 	for range b.N {
 		before := goMemory()
 		conns := make([]net.Conn, n)
+		if f := os.Getenv("VIEWER_IDLE_CPUPROFILE"); f != "" {
+			stop := startCPUProfile(b, f)
+			defer stop()
+		}
 		start := time.Now()
 		var wg sync.WaitGroup
 		next := atomic.Int64{}
@@ -206,14 +212,19 @@ func benchViewerIdle(b *testing.B, n, state int) {
 		}
 		wg.Wait()
 		connect := time.Since(start)
+		pprof.StopCPUProfile()
 		close(errs)
 		for err := range errs {
 			b.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond) // let the handshake garbage go
 		after := goMemory()
+		if f := os.Getenv("VIEWER_IDLE_HEAPPROFILE"); f != "" {
+			writeHeapProfile(b, f)
+		}
 		b.ReportMetric(connect.Seconds(), "connect-s")
-		b.ReportMetric(float64(int64(after)-int64(before))/float64(n)/1024, "KB/conn")
+		b.ReportMetric(float64(int64(after.heap+after.stack)-int64(before.heap+before.stack))/float64(n)/1024, "KB/conn")
+		b.ReportMetric(float64(int64(after.stack)-int64(before.stack))/float64(n)/1024, "stack-KB/conn")
 		b.ReportMetric(float64(runtime.NumGoroutine())/float64(n), "goroutines/conn")
 		for _, c := range conns {
 			c.Close()
@@ -221,13 +232,38 @@ func benchViewerIdle(b *testing.B, n, state int) {
 	}
 }
 
+// startCPUProfile profiles the CPU into file until the returned func.
+func startCPUProfile(b *testing.B, file string) func() {
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// writeHeapProfile writes the heap profile to file.
+func writeHeapProfile(b *testing.B, file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // goMemory is the heap and stack memory in use after a GC.
-func goMemory() uint64 {
+func goMemory() (m struct{ heap, stack uint64 }) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	m.heap, m.stack = ms.HeapInuse, ms.StackInuse
+	return m
 }
 
 // dialRawViewer opens /ws/live?subscribe=device on a bare TCP socket and
