@@ -121,21 +121,25 @@ func (c *Client) DeviceStates(ctx context.Context) (map[string]DeviceState, erro
 }
 
 // DeviceStatesOf returns the state of the given devices only (HMGET of the
-// three hashes, in chunks of 1,000 fields), so that its cost follows the
-// request rather than the fleet. A device Redis knows nothing of gets a zero
-// DeviceState.
+// three hashes, in chunks of 1,000 fields, all in one round trip), so that
+// its cost follows the request rather than the fleet. A device Redis knows
+// nothing of gets a zero DeviceState.
 func (c *Client) DeviceStatesOf(ctx context.Context, devices []string) (map[string]DeviceState, error) {
 	out := make(map[string]DeviceState, len(devices))
 	const chunk = 1000
+	cmds := make(rueidis.Commands, 0, 3*((len(devices)+chunk-1)/chunk))
 	for start := 0; start < len(devices); start += chunk {
 		ids := devices[start:min(start+chunk, len(devices))]
-		res := c.rdb.DoMulti(ctx,
+		cmds = append(cmds,
 			c.rdb.B().Hmget().Key(c.keys.Links()).Field(ids...).Build(),
 			c.rdb.B().Hmget().Key(c.keys.LastLocation()).Field(ids...).Build(),
-			c.rdb.B().Hmget().Key(c.keys.LastSeen()).Field(ids...).Build(),
-		)
+			c.rdb.B().Hmget().Key(c.keys.LastSeen()).Field(ids...).Build())
+	}
+	res := c.rdb.DoMulti(ctx, cmds...)
+	for n, start := 0, 0; start < len(devices); n, start = n+3, start+chunk {
+		ids := devices[start:min(start+chunk, len(devices))]
 		var vals [3][]rueidis.RedisMessage
-		for i, r := range res {
+		for i, r := range res[n : n+3] {
 			v, err := r.ToArray()
 			if err != nil {
 				return nil, fmt.Errorf("device states of %d devices: %w", len(devices), err)

@@ -15,7 +15,7 @@ func TestDeviceStatesOfReadsOnlyTheGivenDevices(t *testing.T) {
 	c, _ := open(t)
 	ctx := context.Background()
 	var msgs []redisq.LiveMessage
-	for i := range 1500 {
+	for i := range 3000 {
 		d := fmt.Sprintf("d%04d", i)
 		msgs = append(msgs, redisq.LiveMessage{Device: d, IsLocation: true, TS: int64(1000 + i), ReceivedAt: int64(2000 + i),
 			Payload: []byte(fmt.Sprintf(`{"type":"location","device":%q,"id":"m","ts":%d,"data":{"lat":1,"lng":1}}`, d, 1000+i))})
@@ -31,7 +31,7 @@ func TestDeviceStatesOfReadsOnlyTheGivenDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ask []string
-	for i := 0; i < 1500; i += 2 {
+	for i := 0; i < 3000; i += 2 { // 1,500 asked: two chunks
 		ask = append(ask, fmt.Sprintf("d%04d", i))
 	}
 	ask = append(ask, "d0007", "unknown")
