@@ -19,14 +19,19 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Viewer send queue bounds: a viewer whose queue is full gets the latest
-// location per device instead of every message (coalesced), and loses other
-// messages. Whatever is queued or coalesced counts against the viewer's
-// pending bytes (Config.ViewerMaxPendingBytes); a viewer past them, or
-// whose snapshot cannot be queued within WriteWait, is a slow consumer and
-// is closed, as nats-server does: it has stopped reading, and holding more
-// for it only costs the gateway memory.
-const viewerQueue = 256
+// Viewer send queue bounds: a viewer with viewerQueue messages queued gets
+// the latest location per device instead of every message (coalesced), and
+// loses other messages. The bound is half a second of a device sending 2,000
+// messages a second: a viewer that reads keeps far below it even when the
+// gateway's CPU stalls for a moment, and an empty queue costs nothing (a
+// slice, viewer_writer.go). Whatever is queued or coalesced counts against
+// the viewer's pending bytes (Config.ViewerMaxPendingBytes); a viewer past
+// them is a slow consumer and is closed, as nats-server does: it has stopped
+// reading, and holding more for it only costs the gateway memory.
+const viewerQueue = 1024
+
+// keepQueue is the most queue capacity an idle viewer keeps.
+const keepQueue = 16
 
 // lookupEach is the most requested devices looked up one by one; a larger
 // subscribe reads the user's visible devices once instead.

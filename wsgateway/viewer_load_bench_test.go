@@ -33,7 +33,7 @@ import (
 //
 //	go test -run '^$' -bench LiveFanoutRate -benchtime 6000x ./wsgateway/
 func BenchmarkLiveFanoutRate(b *testing.B) {
-	for _, rate := range []int{2000, 3000} {
+	for _, rate := range []int{2000, 3000, 5000} {
 		b.Run("rate="+strconv.Itoa(rate), func(b *testing.B) { benchFanoutRate(b, 100, rate) })
 	}
 }

@@ -91,8 +91,8 @@ func (v *viewer) writeLoop() {
 		}
 		if len(v.queue) == 0 && len(v.latest) == 0 && !v.pingDue && !v.pongDue {
 			v.writing = false
-			if cap(v.queue) > viewerQueue {
-				v.queue = nil // a burst's backing array is not kept while idle
+			if cap(v.queue) > keepQueue || cap(v.spare) > keepQueue {
+				v.queue, v.spare = nil, nil // a burst's arrays are not kept while idle
 			}
 			v.mu.Unlock()
 			return
@@ -117,7 +117,7 @@ func (v *viewer) writeLoop() {
 		ok := v.writeFrames(bufp, buf, msgs)
 		clear(msgs)
 		v.mu.Lock()
-		if cap(msgs) <= viewerQueue {
+		if cap(msgs) <= 2*viewerQueue {
 			v.spare = msgs[:0] // the queue and spare take turns
 		}
 		v.mu.Unlock()
