@@ -81,7 +81,11 @@ type nativeFraming struct{}
 func (nativeFraming) receive(c *deviceConn, data []byte) { c.handle(data) }
 
 func (nativeFraming) ack(c *deviceConn, ids []string) {
-	c.write(websocket.TextMessage, appendAck(nil, ids))
+	n := 24
+	for _, id := range ids {
+		n += len(id) + 3
+	}
+	c.write(websocket.TextMessage, appendAck(make([]byte, 0, n), ids))
 }
 
 // appendAck appends the ack of ids to b: what json.Marshal makes of

@@ -20,7 +20,8 @@ import (
 // BenchmarkIdleDevices measures what an idle device connection holds in the
 // gateway: INGEST_IDLE (default 2000) devices connect and send nothing; it
 // reports the growth of the Go heap and stacks in use (heap-B/conn, after a
-// GC) and of the process's resident set (rss-B/conn), per connection. The
+// GC; stack-B/conn the stacks alone) and of the process's resident set
+// (rss-B/conn), per connection. The
 // devices are bare TCP connections that did the WebSocket handshake by hand
 // (no goroutine, no buffers), so what the client side adds is a few hundred
 // bytes of the process's own net.Conn. b.N is ignored: one round.
@@ -37,7 +38,7 @@ func BenchmarkIdleDevices(b *testing.B) {
 	// One connection first: warm-up (pools, the token cache's first query).
 	warm := handshake(b, addr, e.addDevice("warm", "g"))
 	defer warm.Close()
-	heap0, rss0 := memNow()
+	heap0, stack0, rss0 := memNow()
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
@@ -51,8 +52,9 @@ func BenchmarkIdleDevices(b *testing.B) {
 		return e.metric("devtrack_gateway_devices_connected") >= float64(n+1)
 	})
 	time.Sleep(time.Second) // let the presence publications end
-	heap1, rss1 := memNow()
+	heap1, stack1, rss1 := memNow()
 	b.ReportMetric(float64(heap1-heap0)/float64(n), "heap-B/conn")
+	b.ReportMetric(float64(stack1-stack0)/float64(n), "stack-B/conn")
 	b.ReportMetric(float64(rss1-rss0)/float64(n), "rss-B/conn")
 	if p := os.Getenv("INGEST_IDLE_HEAPPROFILE"); p != "" {
 		f, err := os.Create(p)
@@ -63,13 +65,15 @@ func BenchmarkIdleDevices(b *testing.B) {
 	}
 }
 
-// memNow returns the heap and stacks in use after a GC, and the resident set.
-func memNow() (heap, rss int64) {
+// memNow returns the heap and stacks in use after a GC (heap counts both),
+// the stacks alone, and the resident set.
+func memNow() (heap, stack, rss int64) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heap = int64(ms.HeapInuse + ms.StackInuse)
+	stack = int64(ms.StackInuse)
 	raw, _ := os.ReadFile("/proc/self/status")
 	for _, line := range strings.Split(string(raw), "\n") {
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
@@ -77,7 +81,7 @@ func memNow() (heap, rss int64) {
 			rss = kb * 1024
 		}
 	}
-	return heap, rss
+	return heap, stack, rss
 }
 
 // handshake opens a device WebSocket by hand and returns its TCP
