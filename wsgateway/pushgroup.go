@@ -61,13 +61,18 @@ func (p *pushGroup) push(q Queue, deadline time.Time, raws [][]byte) error {
 		if err != errLead {
 			return err
 		}
-		p.lead(q)
+		p.lead(q, r)
 	}
 }
 
-// lead pushes one round: the oldest waiting callers, up to maxRoundItems
-// items (at least one caller).
-func (p *pushGroup) lead(q Queue) {
+// lead pushes one round for self, the caller holding the lead: the oldest
+// waiting callers, up to maxRoundItems items (at least one caller).
+//
+// A leader whose own deadline has passed pushes nothing: it answers the
+// expired callers of the round, puts the live ones back at the head of the
+// queue and hands the lead to the oldest of them. Otherwise its answer
+// would wait for an LPUSH of others' items, up to their (later) deadline.
+func (p *pushGroup) lead(q Queue, self *pushReq) {
 	now := time.Now()
 	p.mu.Lock()
 	n, items := 0, 0
@@ -83,8 +88,10 @@ func (p *pushGroup) lead(q Queue) {
 	var deadline time.Time
 	raws := make([][]byte, 0, items)
 	live := round[:0]
+	selfExpired := false
 	for _, r := range round {
 		if !now.Before(r.deadline) {
+			selfExpired = selfExpired || r == self
 			r.done <- fmt.Errorf("push %d items: %w", len(r.raws), context.DeadlineExceeded)
 			continue
 		}
@@ -93,6 +100,13 @@ func (p *pushGroup) lead(q Queue) {
 		}
 		raws = append(raws, r.raws...)
 		live = append(live, r)
+	}
+	if selfExpired && len(live) > 0 {
+		p.mu.Lock()
+		p.pending = append(live, p.pending...)
+		p.pending[0].done <- errLead
+		p.mu.Unlock()
+		return
 	}
 	if len(live) > 0 {
 		err := pushNow(q, deadline, raws)
