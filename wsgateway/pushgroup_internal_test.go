@@ -109,80 +109,56 @@ func TestPushGroupCommitsWhatArrivesDuringAPush(t *testing.T) {
 	}
 }
 
-// A caller whose deadline passed while it waited is answered without
-// Redis; the others of its round are pushed with their own deadline.
+// A caller whose deadline passed while it waited is answered at once,
+// without Redis, and the others of its round are pushed with their own
+// deadline, whichever of them queued first. Queued first, the expired
+// caller is handed the lead: it pushes nothing and hands its round to the
+// oldest live caller (it used to push the others' round and wait for their
+// LPUSH, up to their deadline).
 func TestPushGroupAnswersAnExpiredCallerAtOnce(t *testing.T) {
-	var p pushGroup
-	q := newGatedQueue()
-	first := make(chan error, 1)
-	go func() { first <- p.push(q, time.Now().Add(time.Minute), items("first", 1)) }()
-	<-q.entered
-	expired := make(chan error, 1)
-	go func() { expired <- p.push(q, time.Now(), items("late", 1)) }()
-	other := make(chan error, 1)
-	go func() { other <- p.push(q, time.Now().Add(time.Minute), items("other", 1)) }()
-	testutil.CheckFor(t, 5*time.Second, "both wait", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.pending) == 2
-	})
-	q.answer <- nil
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-expired; !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("expired caller got %v", err)
-	}
-	<-q.entered
-	q.answer <- nil
-	if err := <-other; err != nil {
-		t.Fatal(err)
-	}
-	if got := fmt.Sprint(q.pushes); got != "[[first-0] [other-0]]" {
-		t.Fatalf("confirmed pushes %s", got)
-	}
-}
-
-// An expired caller handed the lead pushes nothing and is answered at once:
-// it hands its round to the oldest live caller, which pushes it. (It used
-// to push the others' round and wait for their LPUSH, up to their deadline.)
-func TestPushGroupExpiredLeaderHandsItsRoundOn(t *testing.T) {
-	var p pushGroup
-	q := newGatedQueue()
-	first := make(chan error, 1)
-	go func() { first <- p.push(q, time.Now().Add(time.Minute), items("first", 1)) }()
-	<-q.entered
-	waiting := func(n int) func() bool {
-		return func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return len(p.pending) == n
-		}
-	}
-	expired := make(chan error, 1)
-	go func() { expired <- p.push(q, time.Now(), items("late", 1)) }()
-	testutil.CheckFor(t, 5*time.Second, "the expired caller waits first", waiting(1))
-	other := make(chan error, 1)
-	go func() { other <- p.push(q, time.Now().Add(time.Minute), items("other", 1)) }()
-	testutil.CheckFor(t, 5*time.Second, "the other waits behind it", waiting(2))
-	q.answer <- nil
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-expired:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("expired caller got %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the expired caller waited for the others' LPUSH")
-	}
-	<-q.entered
-	q.answer <- nil
-	if err := <-other; err != nil {
-		t.Fatal(err)
-	}
-	if got := fmt.Sprint(q.pushes); got != "[[first-0] [other-0]]" {
-		t.Fatalf("confirmed pushes %s", got)
+	for _, expiredFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("expired first %v", expiredFirst), func(t *testing.T) {
+			var p pushGroup
+			q := newGatedQueue()
+			first := make(chan error, 1)
+			go func() { first <- p.push(q, time.Now().Add(time.Minute), items("first", 1)) }()
+			<-q.entered
+			expired, other := make(chan error, 1), make(chan error, 1)
+			callers := []func(){
+				func() { expired <- p.push(q, time.Now(), items("late", 1)) },
+				func() { other <- p.push(q, time.Now().Add(time.Minute), items("other", 1)) },
+			}
+			if !expiredFirst {
+				callers[0], callers[1] = callers[1], callers[0]
+			}
+			for i, c := range callers {
+				go c()
+				testutil.CheckFor(t, 5*time.Second, "the callers queue in order", func() bool {
+					p.mu.Lock()
+					defer p.mu.Unlock()
+					return len(p.pending) == i+1
+				})
+			}
+			q.answer <- nil
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-expired:
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("expired caller got %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the expired caller waited for the others' LPUSH")
+			}
+			<-q.entered
+			q.answer <- nil
+			if err := <-other; err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(q.pushes); got != "[[first-0] [other-0]]" {
+				t.Fatalf("confirmed pushes %s", got)
+			}
+		})
 	}
 }
