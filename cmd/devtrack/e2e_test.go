@@ -660,6 +660,7 @@ func TestSigtermExitsZeroAndBadConfigExitsTwo(t *testing.T) {
 	for _, args := range [][]string{
 		{"worker", "--no-such-flag"},
 		{"worker", "--store", "mysql://x"},
+		{"worker", "--concurrency", "0"},
 		{"gateway", "--redis", "not an address"},
 		{"user", "add", "bob", "--role", "king"},
 	} {

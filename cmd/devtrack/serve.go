@@ -129,6 +129,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	var cfg worker.Config
 	var ret worker.RetentionConfig
 	var metricsAddr string
+	var concurrency int
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Drain the ingest list into the store and publish live updates",
@@ -154,37 +155,39 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			// Items of devices that are not registered (pushed by a
 			// backend) go to the dead letters.
 			cfg.Devices = store
-			w, err := worker.New(cfg, rdb, store, log)
+			ws, err := newPipelines(cfg, concurrency, rdb, store, log)
 			if err != nil {
 				return usageError{err}
 			}
-			ret.Holder, ret.Busy = w.ID(), w.Busy
+			ret.Holder, ret.Busy = ws[0].ID(), ws.busy
 			retention, err := worker.NewRetention(ret, rdb, store, log)
 			if err != nil {
 				return usageError{err}
 			}
-			stopMetrics, err := serveMetrics(metricsAddr, w.Ready, log)
+			stopMetrics, err := serveMetrics(metricsAddr, ws.ready, log)
 			if err != nil {
 				return err
 			}
 			defer stopMetrics()
 			notifyReady(ctx, log)
 			// Retention runs beside the drain (one worker at a time holds
-			// its lock) and stops when Run returns, abandoning its chunk in
-			// progress; it is waited for before Redis and the store close.
+			// its lock) and stops when the pipelines return, abandoning its
+			// chunk in progress; it is waited for before Redis and the store
+			// close.
 			retCtx, stopRetention := context.WithCancel(ctx)
 			var bg sync.WaitGroup
 			bg.Go(func() { _ = retention.Run(retCtx) })
 			defer bg.Wait()
 			defer stopRetention()
-			// Run returns after SIGTERM once the batch in hand is stored;
-			// Redis and the store close after it (defers).
-			return w.Run(ctx)
+			// The pipelines return after SIGTERM once their batches in hand
+			// are stored; Redis and the store close after them (defers).
+			return ws.run(ctx)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.ID, "id", "", "worker id (default host-pid-random); a worker restarted with the same id resumes its in-flight items")
 	f.IntVar(&cfg.BatchSize, "batch", worker.DefaultBatchSize, "most items stored in one transaction")
+	f.IntVar(&concurrency, "concurrency", 1, "pipelines in this process (1-16), each with its own processing list (id-1, id-2, ... when --id is given), sharing one store connection; with SQLite use this rather than several worker processes")
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed attempts before an item goes to the dead-letter list")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the worker heartbeat; in-flight items of a worker silent this long are recovered")
 	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus /metrics on (e.g. :9101); none if empty")

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// TestDrainSmoke runs a tiny drain (2,000 items, one worker, SQLite) with
+// TestDrainSmoke runs tiny drains (2,000 items, one worker, SQLite) with
 // the harness's own Redis and a real devtrack worker, and writes the
 // reports: scripts/bench's code builds and runs. drainOnce itself fails
 // unless the store then holds every item.
@@ -24,7 +24,12 @@ func TestDrainSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	rate, err := e.drainOnce(ctx, 2000, 10, 1, false)
+	// One process with two pipelines (--concurrency 2) too: the harness
+	// waits for, and empties, their own processing lists.
+	if _, err := e.drainOnce(ctx, 2000, 10, 1, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	rate, err := e.drainOnce(ctx, 2000, 10, 1, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,8 @@ import (
 // Drain is scenario 1: items pre-filled on the ingest list (the README's
 // queue item format, interleaved over the devices, LPUSHed pipelined onto a
 // staging key and RENAMEd onto the ingest list once the workers idle), then
-// drained by 1 or 2 devtrack worker processes; items/s from the RENAME until
+// drained by 1 or 2 devtrack worker processes, or by one with two pipelines
+// (--concurrency 2); items/s from the RENAME until
 // the ingest list and every processing list are empty, and the store must
 // hold every item.
 func (e *Env) Drain(ctx context.Context, r *Results, runs int, pg bool) error {
@@ -36,20 +37,25 @@ func (e *Env) Drain(ctx context.Context, r *Results, runs int, pg bool) error {
 		if r.Limits == nil {
 			r.Limits = limits
 		}
-		for _, workers := range []int{1, 2} {
-			rate, err := e.drainOnce(ctx, items, devices, workers, pg)
+		// Worker processes and pipelines per process (--concurrency).
+		for _, v := range []struct{ workers, pipelines int }{{1, 1}, {2, 1}, {1, 2}} {
+			rate, err := e.drainOnce(ctx, items, devices, v.workers, v.pipelines, pg)
 			if err != nil {
-				return fmt.Errorf("drain run %d, %d workers: %w", run+1, workers, err)
+				return fmt.Errorf("drain run %d, %d workers x %d pipelines: %w", run+1, v.workers, v.pipelines, err)
 			}
 			scen := fmt.Sprintf("worker drain, %s items into %s", fmtNum(float64(items)), storeName)
-			r.Add(scen, fmt.Sprintf("items/s, %d worker(s)", workers), "items/s", rate, "RPOP -P 64", limits, target)
-			e.Log.Sugar().Infof("%s, %d workers, run %d: %.0f items/s", scen, workers, run+1, rate)
+			metric := fmt.Sprintf("items/s, %d worker(s)", v.workers)
+			if v.pipelines > 1 {
+				metric = fmt.Sprintf("items/s, 1 worker, --concurrency %d", v.pipelines)
+			}
+			r.Add(scen, metric, "items/s", rate, "RPOP -P 64", limits, target)
+			e.Log.Sugar().Infof("%s, %s, run %d: %.0f items/s", scen, metric, run+1, rate)
 		}
 	}
 	return nil
 }
 
-func (e *Env) drainOnce(ctx context.Context, items, devices, workers int, pg bool) (float64, error) {
+func (e *Env) drainOnce(ctx context.Context, items, devices, workers, pipelines int, pg bool) (float64, error) {
 	if err := e.FlushRedis(ctx); err != nil {
 		return 0, err
 	}
@@ -74,14 +80,21 @@ func (e *Env) drainOnce(ctx context.Context, items, devices, workers int, pg boo
 			p.Stop()
 		}
 	}()
-	ids := make([]string, workers)
+	var ids []string // of the pipelines: their heartbeats and processing lists
 	for i := range workers {
-		ids[i] = fmt.Sprintf("bench-w%d", i+1)
-		p, err := e.StartWorker(dsn, ids[i])
+		id := fmt.Sprintf("bench-w%d", i+1)
+		p, err := e.StartWorker(dsn, id, "--concurrency", strconv.Itoa(pipelines))
 		if err != nil {
 			return 0, err
 		}
 		procs = append(procs, p)
+		if pipelines == 1 {
+			ids = append(ids, id)
+			continue
+		}
+		for j := range pipelines {
+			ids = append(ids, fmt.Sprintf("%s-%d", id, j+1))
+		}
 	}
 	// The workers are ready once they heartbeat.
 	err = Poll(ctx, 30*time.Second, func() bool {
