@@ -661,6 +661,7 @@ func TestSigtermExitsZeroAndBadConfigExitsTwo(t *testing.T) {
 		{"worker", "--no-such-flag"},
 		{"worker", "--store", "mysql://x"},
 		{"worker", "--concurrency", "0"},
+		{"worker", "--concurrency", "17", "--redis", "127.0.0.1:1"}, // checked before Redis is dialled
 		{"gateway", "--redis", "not an address"},
 		{"user", "add", "bob", "--role", "king"},
 	} {

@@ -24,13 +24,19 @@ const maxConcurrency = 16
 // one file drain slower (BENCHMARKS.md: 29.9k -> 13.3k).
 type pipelines []*worker.Worker
 
-// newPipelines makes n workers of cfg. With n > 1 and an id given, they
-// are id-1 ... id-n, so a restart with the same --id and --concurrency
-// takes back each one's in-flight items at once.
-func newPipelines(cfg worker.Config, n int, rdb *redisq.Client, store worker.BatchStore, log *zap.Logger) (pipelines, error) {
+// checkConcurrency refuses a --concurrency out of range, before anything
+// is opened.
+func checkConcurrency(n int) error {
 	if n < 1 || n > maxConcurrency {
-		return nil, fmt.Errorf("--concurrency %d: want 1 to %d", n, maxConcurrency)
+		return usagef("--concurrency %d: want 1 to %d", n, maxConcurrency)
 	}
+	return nil
+}
+
+// newPipelines makes n workers of cfg (n checked by checkConcurrency). With
+// n > 1 and an id given, they are id-1 ... id-n, so a restart with the same
+// --id and --concurrency takes back each one's in-flight items at once.
+func newPipelines(cfg worker.Config, n int, rdb *redisq.Client, store worker.BatchStore, log *zap.Logger) (pipelines, error) {
 	ws := make(pipelines, n)
 	for i := range ws {
 		c := cfg

@@ -146,6 +146,9 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err := checkTee(cfg.TeeList, cfg.TeeMax, g.prefix); err != nil {
 				return err
 			}
+			if err := checkConcurrency(concurrency); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			store, rdb, closeBoth, err := g.openStoreAndRedis(ctx, log)
 			if err != nil {
