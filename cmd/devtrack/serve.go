@@ -22,6 +22,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	var maxFrame int
 	var trustedProxies, corsOrigins string
 	var legacy legacyFlags
+	var pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Serve devices (WebSocket, HTTP ingest), the query API, /metrics, /healthz and /readyz",
@@ -48,6 +49,11 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			if err := legacy.apply(&cfg.Legacy); err != nil {
 				return err
 			}
+			_, stopPprof, err := servePprof(pprofAddr, log)
+			if err != nil {
+				return err
+			}
+			defer stopPprof()
 			store, rdb, closeBoth, err := g.openStoreAndRedis(ctx, log)
 			if err != nil {
 				return err
@@ -95,6 +101,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.TokenCacheTTL, "token-cache-ttl", time.Minute, "how long a device token lookup is kept in the token cache (0: no cache)")
 	addLegacyFlags(f, &legacy)
 	f.StringVar(&corsOrigins, "cors-origins", "", "comma-separated exact origins (https://admin.example.com) whose pages may call the query API with a bearer token (CORS, no credentials) and frame the web UI; none if empty")
+	addPprofFlag(f, &pprofAddr)
 	f.StringVar(&trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-Proto (Secure cookie) and X-Forwarded-For (login limits) are believed; none if empty")
 	return cmd
 }
@@ -128,7 +135,7 @@ const workerGCPercent = 400
 func newWorkerCmd(g *globals) *cobra.Command {
 	var cfg worker.Config
 	var ret worker.RetentionConfig
-	var metricsAddr string
+	var metricsAddr, pprofAddr string
 	var concurrency int
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -172,6 +179,11 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer stopMetrics()
+			_, stopPprof, err := servePprof(pprofAddr, log)
+			if err != nil {
+				return err
+			}
+			defer stopPprof()
 			notifyReady(ctx, log)
 			// Retention runs beside the drain (one worker at a time holds
 			// its lock) and stops when the pipelines return, abandoning its
@@ -194,6 +206,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", 5, "failed attempts before an item goes to the dead-letter list")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 15*time.Second, "life of the worker heartbeat; in-flight items of a worker silent this long are recovered")
 	f.StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus /metrics on (e.g. :9101); none if empty")
+	addPprofFlag(f, &pprofAddr)
 	f.StringVar(&cfg.TeeList, "tee-list", "", "Redis list (key as given, e.g. device:log:list) onto which each log item's original data is LPUSHed as JSON once stored, for a legacy BRPOP consumer; at least once: an item stored before (a device resend, a batch taken again after a crash) is pushed again; none if empty")
 	f.IntVar(&cfg.TeeMax, "tee-max", worker.DefaultTeeMax, "most entries the tee list keeps (the newest); each push trims it")
 	f.DurationVar(&ret.Logs, "retain-logs", 0, "delete logs whose device time is older than this (e.g. 720h); 0 keeps them forever")

@@ -1,10 +1,6 @@
 package redisq
 
-import (
-	"context"
-
-	"github.com/redis/rueidis"
-)
+import "context"
 
 // ReceiveChannel calls fn for every message published on channel, a name
 // given as is (not under the prefix: it belongs to another producer, such as
@@ -17,7 +13,5 @@ import (
 // fn could wait for a reply that this very reader has to read): hand the
 // message to another goroutine.
 func (c *Client) ReceiveChannel(ctx context.Context, channel string, fn func([]byte), subscribed func(first bool)) {
-	c.receive(ctx, func() rueidis.Completed {
-		return c.rdb.B().Subscribe().Channel(channel).Build()
-	}, fn, subscribed)
+	c.receive(ctx, channel, fn, subscribed)
 }

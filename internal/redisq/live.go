@@ -176,9 +176,7 @@ func (c *Client) PublishGateway(ctx context.Context, gateway string, payload []b
 // ReceiveGateway calls fn for every control message sent to gateway until ctx
 // ends, resubscribing after connection losses.
 func (c *Client) ReceiveGateway(ctx context.Context, gateway string, fn func([]byte)) {
-	c.receive(ctx, func() rueidis.Completed {
-		return c.rdb.B().Subscribe().Channel(c.keys.GatewayChannel(gateway)).Build()
-	}, fn, nil)
+	c.receive(ctx, c.keys.GatewayChannel(gateway), fn, nil)
 }
 
 // ReceiveLive calls fn for every message on a device's live channel until
@@ -189,14 +187,31 @@ func (c *Client) ReceiveGateway(ctx context.Context, gateway string, fn func([]b
 // the channel missed; subscribed runs in the client's reader and must not
 // block or call Redis.
 func (c *Client) ReceiveLive(ctx context.Context, device string, fn func([]byte), subscribed func(first bool)) {
-	c.receive(ctx, func() rueidis.Completed {
-		return c.rdb.B().Subscribe().Channel(c.keys.LiveChannel(device)).Build()
-	}, fn, subscribed)
+	c.receive(ctx, c.keys.LiveChannel(device), fn, subscribed)
 }
 
-// receive runs a subscription until ctx ends. The command is built anew for
-// every attempt: rueidis recycles a command once it has been sent.
-func (c *Client) receive(ctx context.Context, sub func() rueidis.Completed, fn func([]byte), subscribed func(first bool)) {
+// unsubscribeTimeout bounds the UNSUBSCRIBE sent when a subscription ends.
+const unsubscribeTimeout = 5 * time.Second
+
+// receive runs a subscription to channel until ctx ends, then unsubscribes.
+// rueidis's Receive returns on ctx's end without telling Redis, which keeps
+// the connection subscribed: a gateway whose viewers came and went stayed
+// subscribed to every device they ever watched, and Redis kept sending it
+// their messages to drop. The UNSUBSCRIBE goes on the connection that holds
+// the subscription (rueidis's return hook) and is answered before receive
+// returns, so a caller that waits for receive before subscribing again to
+// the same channel (the gateway's hub does) is not unsubscribed by it.
+func (c *Client) receive(ctx context.Context, channel string, fn func([]byte), subscribed func(first bool)) {
+	done := ctx
+	ctx = rueidis.WithOnReceiveReturnHook(ctx, func(err error, cc rueidis.CommandClient) error {
+		if done.Err() == nil {
+			return err
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(done), unsubscribeTimeout)
+		defer cancel()
+		_ = cc.Do(uctx, cc.B().Unsubscribe().Channel(channel).Build()).Error()
+		return err
+	})
 	if subscribed != nil {
 		var confirmed atomic.Bool
 		ctx = rueidis.WithOnSubscriptionHook(ctx, func(s rueidis.PubSubSubscription) {
@@ -207,7 +222,9 @@ func (c *Client) receive(ctx context.Context, sub func() rueidis.Completed, fn f
 	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := c.rdb.Receive(ctx, sub(), func(m rueidis.PubSubMessage) { fn([]byte(m.Message)) })
+		// The command is built anew for every attempt: rueidis recycles a
+		// command once it has been sent.
+		err := c.rdb.Receive(ctx, c.rdb.B().Subscribe().Channel(channel).Build(), func(m rueidis.PubSubMessage) { fn([]byte(m.Message)) })
 		if ctx.Err() != nil || err == nil {
 			return
 		}

@@ -1,0 +1,89 @@
+package wsgateway_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/devtrack/devtrack/storage"
+	"github.com/devtrack/devtrack/wsgateway"
+)
+
+// numsub is how many subscribers Redis counts on the device's live channel.
+func (e *env) numsub(device string) int64 {
+	e.t.Helper()
+	r := e.rdb.Redis()
+	ch := e.rdb.Keys().LiveChannel(device)
+	m, err := r.Do(context.Background(), r.B().PubsubNumsub().Channel(ch).Build()).AsIntMap()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m[ch]
+}
+
+// A viewer that leaves ends the subscriptions only it held; one it shares
+// with another viewer stays, and that viewer still gets the device's
+// messages.
+func TestViewerLeavingDropsOnlyItsSubscriptions(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	for _, d := range []string{"d1", "d2", "d3"} {
+		e.addDevice(d, "g")
+	}
+	tok := e.addUser("olga", storage.RoleOperator, "g")
+	a, b := e.dialLive(tok), e.dialLive(tok)
+	_ = a.WriteJSON(map[string]any{"type": "subscribe", "devices": []string{"d1", "d2"}})
+	_ = b.WriteJSON(map[string]any{"type": "subscribe", "devices": []string{"d2", "d3"}})
+	if m := readLive(t, a); m.Type != "snapshot" {
+		t.Fatalf("a: %s, want its snapshot", m.Raw)
+	}
+	if m := readLive(t, b); m.Type != "snapshot" {
+		t.Fatalf("b: %s, want its snapshot", m.Raw)
+	}
+	for _, d := range []string{"d1", "d2", "d3"} {
+		e.subscribed(d)
+	}
+
+	a.Close()
+	checkFor(t, 5*time.Second, "d1's subscription to end", func() bool { return e.numsub("d1") == 0 })
+	if n2, n3 := e.numsub("d2"), e.numsub("d3"); n2 != 1 || n3 != 1 {
+		t.Fatalf("after a left: subscribers d2 %d, d3 %d; want 1 each (b watches both)", n2, n3)
+	}
+	e.publish("d2", "still", 0)
+	if m := readLive(t, b); m.Type != "location" || m.Device != "d2" || m.ID != "still" {
+		t.Fatalf("b after a left: %s, want d2's location", m.Raw)
+	}
+
+	_ = b.WriteJSON(map[string]any{"type": "unsubscribe", "devices": []string{"d2"}})
+	checkFor(t, 5*time.Second, "d2's subscription to end", func() bool { return e.numsub("d2") == 0 })
+	b.Close()
+	checkFor(t, 5*time.Second, "d3's subscription to end", func() bool { return e.numsub("d3") == 0 })
+}
+
+// A device watched again right after its last viewer left is subscribed
+// anew, and the old subscription's UNSUBSCRIBE does not end the new one.
+func TestViewerRejoiningRightAfterTheLastLeftGetsMessages(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	e.addDevice("d1", "g")
+	tok := e.addUser("olga", storage.RoleOperator, "g")
+	for i := range 20 {
+		old := e.dialLive(tok)
+		_ = old.WriteJSON(map[string]any{"type": "subscribe", "devices": []string{"d1"}})
+		if m := readLive(t, old); m.Type != "snapshot" {
+			t.Fatalf("round %d, first viewer: %s, want its snapshot", i, m.Raw)
+		}
+		old.Close()
+		ws := e.dialLive(tok)
+		_ = ws.WriteJSON(map[string]any{"type": "subscribe", "devices": []string{"d1"}})
+		if m := readLive(t, ws); m.Type != "snapshot" {
+			t.Fatalf("round %d, second viewer: %s, want its snapshot", i, m.Raw)
+		}
+		id := fmt.Sprint("r", i)
+		e.publish("d1", id, 0)
+		if m := readLive(t, ws); m.Type != "location" || m.ID != id {
+			t.Fatalf("round %d, second viewer: %s, want location %s", i, m.Raw, id)
+		}
+		ws.Close()
+	}
+	checkFor(t, 5*time.Second, "d1's subscription to end", func() bool { return e.numsub("d1") == 0 })
+}
