@@ -124,6 +124,10 @@ type viewer struct {
 	pong    []byte // payload of the ping to answer
 	pongDue bool
 	writers sync.WaitGroup
+	// writeDeadline is the socket's write deadline as the writer last set
+	// it (refreshWriteDeadline). Writer only: one writer runs at a time,
+	// and v.mu orders one after the next.
+	writeDeadline time.Time
 
 	done    chan struct{}
 	closing sync.Once

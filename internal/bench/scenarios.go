@@ -39,7 +39,7 @@ var Scenarios = []Scenario{
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
 			return e.Live(ctx, r, runs, false)
 		}},
-	{"fanout", "fan-out: 100 viewers on one device, 2k msg/s on its channel: deliveries/s, delivered share, latency as above",
+	{"fanout", "fan-out: 100 viewers on one device, 2k msg/s on its channel: deliveries/s, delivered share, latency as above; then the ceiling: 3k, 4k, 6k, 8k, 10k, 15k, 20k msg/s for 5 s each (2 s --quick) on the same viewers, until less than 99.9% of the deliveries arrive within 3 s; the deliveries/s and p99 of the highest step delivered in full",
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
 			return e.Live(ctx, r, runs, true)
 		}},
