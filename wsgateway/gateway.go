@@ -48,7 +48,8 @@ type Presence interface {
 	DeviceStatesOf(ctx context.Context, devices []string) (map[string]redisq.DeviceState, error)
 	PublishGateway(ctx context.Context, gateway string, payload []byte) error
 	ReceiveGateway(ctx context.Context, gateway string, fn func([]byte))
-	ReceiveLive(ctx context.Context, device string, fn func([]byte), subscribed func(first bool))
+	// NewLiveSubscriber holds the hub's subscriptions to live channels.
+	NewLiveSubscriber(message func(device string, msg []byte), renewed func(devices []string)) *redisq.LiveSubscriber
 	Link(ctx context.Context, device string) (string, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
 	Ping(ctx context.Context) error
@@ -514,7 +515,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, ready func(addr ne
 		addr := lln.Addr()
 		g.legacyAddr.Store(&addr)
 	}
-	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop, g.credentialsLoop} {
+	for _, loop := range []func(context.Context){g.heartbeatLoop, g.revokeLoop, g.controlLoop, g.pingLoop, g.credentialsLoop, g.hub.live.Run} {
 		g.goBG(func() { loop(g.bg) })
 	}
 

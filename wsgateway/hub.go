@@ -12,13 +12,14 @@ import (
 
 // hub fans live messages out to this gateway's viewers. It holds one Redis
 // subscription per device that at least one of its viewers watches, not one
-// per viewer, and drops it when the last viewer of the device leaves. The
-// subscriptions run on the gateway's background context (goBG): they end
-// at shutdown at the latest, and Serve waits for them.
+// per viewer, all on one connection (redisq.LiveSubscriber, run by Serve on
+// the gateway's background context), and drops it when the last viewer of
+// the device leaves.
 type hub struct {
-	g  *Gateway
-	mu sync.Mutex
-	// device -> its viewers and the cancel of its Redis subscription
+	g    *Gateway
+	live liveSubscriber
+	mu   sync.Mutex
+	// device -> its viewers and the confirmation of its subscription
 	subs map[string]*deviceSub
 	// every open viewer (for shutdown) -> the devices it watches, so that
 	// a viewer leaving touches its own subscriptions only: walking every
@@ -26,25 +27,30 @@ type hub struct {
 	// of CPU under the lock the fan-out needs (quadratic; the connect
 	// scenario's profile, 26% of the gateway's CPU).
 	viewers map[*viewer]map[string]struct{}
-	// device -> the end of a subscription being torn down (its UNSUBSCRIBE
-	// not yet answered). A new subscription to the device waits for it:
-	// Redis's answer to the old UNSUBSCRIBE would end the new one too.
-	ending map[string]chan struct{}
+	// devices subscribed again after a lost connection whose viewers are
+	// owed a snapshot, and whether a goroutine is sending them
+	renew    []string
+	renewing bool
+}
+
+// liveSubscriber is what the hub needs of redisq.LiveSubscriber.
+type liveSubscriber interface {
+	Run(ctx context.Context)
+	Subscribe(devices []string) []<-chan struct{}
+	Unsubscribe(devices []string)
 }
 
 type deviceSub struct {
 	viewers map[*viewer]struct{}
-	cancel  context.CancelFunc
 	// subscribed is closed once Redis first confirms the subscription:
 	// from then on nothing published on the device's channel is missed.
-	subscribed chan struct{}
-	// ended is closed once the subscription has ended and Redis has
-	// answered its UNSUBSCRIBE.
-	ended chan struct{}
+	subscribed <-chan struct{}
 }
 
 func newHub(g *Gateway) *hub {
-	return &hub{g: g, subs: map[string]*deviceSub{}, viewers: map[*viewer]map[string]struct{}{}, ending: map[string]chan struct{}{}}
+	h := &hub{g: g, subs: map[string]*deviceSub{}, viewers: map[*viewer]map[string]struct{}{}}
+	h.live = g.presence.NewLiveSubscriber(h.fanout, h.renewed)
+	return h
 }
 
 func (h *hub) join(v *viewer) {
@@ -76,32 +82,34 @@ func (h *hub) closeAll(code int, reason string) {
 func (h *hub) add(v *viewer, devices []string) []<-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var pending []<-chan struct{}
 	watched := h.viewers[v]
 	if watched == nil {
-		// Not joined (a share viewer joins first too; this keeps add safe
-		// on its own).
 		watched = map[string]struct{}{}
 		h.viewers[v] = watched
 	}
+	var fresh []string
+	var freshSubs []*deviceSub
+	var pending []<-chan struct{}
 	for _, d := range devices {
 		s := h.subs[d]
 		if s == nil {
-			ctx, cancel := context.WithCancel(h.g.bg)
-			s = &deviceSub{viewers: map[*viewer]struct{}{}, cancel: cancel, subscribed: make(chan struct{}), ended: make(chan struct{})}
-			prev, sub := h.ending[d], s
-			if !h.g.goBG(func() { h.receive(ctx, d, prev, sub) }) {
-				cancel()
-				return pending // shutting down: the viewer is being closed
-			}
+			s = &deviceSub{viewers: map[*viewer]struct{}{}}
 			h.subs[d] = s
+			fresh, freshSubs = append(fresh, d), append(freshSubs, s)
+		} else {
+			select {
+			case <-s.subscribed:
+			default:
+				pending = append(pending, s.subscribed)
+			}
 		}
 		s.viewers[v] = struct{}{}
 		watched[d] = struct{}{}
-		select {
-		case <-s.subscribed:
-		default:
-			pending = append(pending, s.subscribed)
+	}
+	if len(fresh) > 0 {
+		for i, ch := range h.live.Subscribe(fresh) {
+			freshSubs[i].subscribed = ch
+			pending = append(pending, ch)
 		}
 	}
 	return pending
@@ -124,70 +132,78 @@ func awaitSubscribed(ctx context.Context, pending []<-chan struct{}) bool {
 func (h *hub) remove(v *viewer, devices []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var gone []string
 	for _, d := range devices {
-		h.removeLocked(v, d)
+		gone = h.removeLocked(v, d, gone)
 	}
+	h.live.Unsubscribe(gone)
 }
 
 // removeAll forgets a viewer that is gone.
 func (h *hub) removeAll(v *viewer) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var gone []string
 	for d := range h.viewers[v] {
-		h.removeLocked(v, d)
+		gone = h.removeLocked(v, d, gone)
 	}
 	delete(h.viewers, v)
+	h.live.Unsubscribe(gone)
 }
 
-func (h *hub) removeLocked(v *viewer, device string) {
+// removeLocked takes the viewer off the device and appends the device to
+// gone if it was the device's last viewer.
+func (h *hub) removeLocked(v *viewer, device string, gone []string) []string {
 	delete(h.viewers[v], device)
 	s := h.subs[device]
 	if s == nil {
-		return
+		return gone
 	}
 	delete(s.viewers, v)
 	if len(s.viewers) == 0 {
-		s.cancel()
 		delete(h.subs, device)
-		h.ending[device] = s.ended
+		gone = append(gone, device)
 	}
+	return gone
 }
 
-// receive holds the device's subscription until ctx ends, closing
-// subscribed at its first confirmation. After a lost connection the
-// subscription is renewed and viewers get a fresh snapshot of the device,
-// since Redis drops what is published in between; it is read once the new
-// subscription is confirmed, off the Redis reader that confirms it. It
-// starts once the device's previous subscription, if any, has ended (prev).
-func (h *hub) receive(ctx context.Context, device string, prev <-chan struct{}, s *deviceSub) {
-	defer func() {
+// renewed is called (on the Redis reader) once devices are subscribed again
+// after a lost connection: Redis dropped what was published meanwhile, so
+// their viewers get a fresh snapshot, read off the reader.
+func (h *hub) renewed(devices []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.renew = append(h.renew, devices...)
+	if h.renewing {
+		return
+	}
+	h.renewing = h.g.goBG(h.sendRenewed)
+}
+
+// renewChunk is how many devices' state one snapshot read of sendRenewed
+// takes.
+const renewChunk = 500
+
+// sendRenewed sends each renewed device's viewers the device's snapshot
+// until none is owed.
+func (h *hub) sendRenewed() {
+	for {
 		h.mu.Lock()
-		if h.ending[device] == s.ended {
-			delete(h.ending, device)
+		n := min(len(h.renew), renewChunk)
+		devices := h.renew[:n:n]
+		h.renew = h.renew[n:]
+		if n == 0 {
+			h.renew, h.renewing = nil, false
 		}
 		h.mu.Unlock()
-		close(s.ended)
-	}()
-	if prev != nil {
-		select {
-		case <-prev:
-		case <-ctx.Done():
+		if n == 0 {
 			return
+		}
+		for _, sd := range h.g.snapshot(h.g.bg, devices) {
+			snap, _ := json.Marshal(map[string]any{"type": "snapshot", "devices": []snapshotDevice{sd}})
+			h.fanout(sd.Device, snap)
 		}
 	}
-	subscribed := s.subscribed
-	h.g.presence.ReceiveLive(ctx, device, func(msg []byte) {
-		h.fanout(device, msg)
-	}, func(first bool) {
-		if first {
-			close(subscribed)
-			return
-		}
-		h.g.goBG(func() {
-			snap, _ := json.Marshal(map[string]any{"type": "snapshot", "devices": h.g.snapshot(ctx, []string{device})})
-			h.fanout(device, snap)
-		})
-	})
 }
 
 func (h *hub) fanout(device string, msg []byte) {

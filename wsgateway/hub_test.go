@@ -2,10 +2,13 @@ package wsgateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/devtrack/devtrack/internal/redisq"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/devtrack/devtrack/wsgateway"
 )
@@ -86,4 +89,72 @@ func TestViewerRejoiningRightAfterTheLastLeftGetsMessages(t *testing.T) {
 		ws.Close()
 	}
 	checkFor(t, 5*time.Second, "d1's subscription to end", func() bool { return e.numsub("d1") == 0 })
+}
+
+// After Redis restarts, the hub subscribes again to every watched device on
+// a new connection, sends their viewers a fresh snapshot (what was
+// published meanwhile is lost) and delivers again; a device watched only
+// after the restart is subscribed too.
+func TestViewersGetASnapshotAndMessagesAfterARedisRestart(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	e.addDevice("d1", "g")
+	e.addDevice("d2", "g")
+	e.addDevice("d3", "g")
+	tok := e.addUser("olga", storage.RoleOperator, "g")
+	ws := e.dialLive(tok)
+	_ = ws.WriteJSON(map[string]any{"type": "subscribe", "devices": []string{"d1", "d2"}})
+	if m := readLive(t, ws); m.Type != "snapshot" {
+		t.Fatalf("%s, want the snapshot", m.Raw)
+	}
+	e.subscribed("d1")
+	e.subscribed("d2")
+
+	e.redis.Kill()
+	e.redis.Restart()
+	renewed := map[string]bool{}
+	for len(renewed) < 2 {
+		m := readLive(t, ws)
+		var snap struct {
+			Type    string `json:"type"`
+			Devices []struct {
+				Device string `json:"device"`
+			} `json:"devices"`
+		}
+		_ = json.Unmarshal([]byte(m.Raw), &snap)
+		if snap.Type != "snapshot" {
+			t.Fatalf("after the restart: %s, want a snapshot of d1 and d2", m.Raw)
+		}
+		for _, d := range snap.Devices {
+			renewed[d.Device] = true
+		}
+	}
+	if !renewed["d1"] || !renewed["d2"] || len(renewed) != 2 {
+		t.Fatalf("renewed snapshots of %v, want d1 and d2", renewed)
+	}
+	// The test's own client may still hold a connection Redis's restart
+	// broke: the first command on it fails.
+	msg := redisq.LiveMessage{Device: "d2", IsLocation: true, TS: time.Now().UnixMilli(), ReceivedAt: time.Now().UnixMilli(),
+		Payload: []byte(`{"type":"location","device":"d2","id":"after","ts":1,"received_at":1,"data":{"lat":1,"lng":1}}`)}
+	checkFor(t, 5*time.Second, "a publish after the restart", func() bool {
+		return e.rdb.PublishLive(context.Background(), []redisq.LiveMessage{msg}) == nil
+	})
+	if m := readLive(t, ws); m.Type != "location" || m.Device != "d2" || m.ID != "after" {
+		t.Fatalf("after the restart: %s, want d2's location", m.Raw)
+	}
+	_ = ws.WriteJSON(map[string]any{"type": "subscribe", "devices": []string{"d3"}})
+	for {
+		// A retried publish may have gone out twice.
+		m := readLive(t, ws)
+		if m.Type == "location" && m.ID == "after" {
+			continue
+		}
+		if m.Type != "snapshot" || !strings.Contains(m.Raw, `"d3"`) {
+			t.Fatalf("%s, want d3's snapshot", m.Raw)
+		}
+		break
+	}
+	e.publish("d3", "new", 0)
+	if m := readLive(t, ws); m.Type != "location" || m.Device != "d3" || m.ID != "new" {
+		t.Fatalf("%s, want d3's location", m.Raw)
+	}
 }

@@ -31,7 +31,8 @@ func goroutinesIn(fn string) int {
 }
 
 // When Serve returns, the hub's subscriptions have ended: the caller may
-// close Redis at once.
+// close Redis at once. They are held by one goroutine, however many
+// devices are watched.
 func TestServeReturnsAfterItsHubSubscriptionsEnded(t *testing.T) {
 	e := newEnv(t, wsgateway.Config{})
 	e.addDevice("d1", "g")
@@ -42,12 +43,12 @@ func TestServeReturnsAfterItsHubSubscriptionsEnded(t *testing.T) {
 	}
 	e.subscribed("d1")
 	e.subscribed("d2")
-	const receive = "wsgateway.(*hub).receive("
-	if n := goroutinesIn(receive); n != 2 {
-		t.Fatalf("%d hub subscriptions running, want 2", n)
+	const run = "redisq.(*LiveSubscriber).Run("
+	if n := goroutinesIn(run); n != 1 {
+		t.Fatalf("%d live subscribers running, want 1", n)
 	}
 	e.stop()
-	if n := goroutinesIn(receive); n != 0 {
-		t.Fatalf("%d hub subscriptions still running after Serve returned", n)
+	if n := goroutinesIn(run); n != 0 {
+		t.Fatalf("%d live subscribers still running after Serve returned", n)
 	}
 }

@@ -6,8 +6,9 @@ import "context"
 // given as is (not under the prefix: it belongs to another producer, such as
 // a backend that PUBLISHes positions), until ctx ends, resubscribing after
 // connection losses. subscribed, if not nil, is called at each confirmation
-// of the subscription, as for ReceiveLive: first is false after a lost
-// connection, when what was published meanwhile is lost.
+// of the subscription: first is true the first time, false after a lost
+// connection, when what was published meanwhile is lost; it runs on the
+// client's reader and must not block or call Redis.
 //
 // fn runs on the connection's reader and must not wait for Redis (a Push from
 // fn could wait for a reply that this very reader has to read): hand the

@@ -179,17 +179,6 @@ func (c *Client) ReceiveGateway(ctx context.Context, gateway string, fn func([]b
 	c.receive(ctx, c.keys.GatewayChannel(gateway), fn, nil)
 }
 
-// ReceiveLive calls fn for every message on a device's live channel until
-// ctx ends, resubscribing after connection losses. subscribed, if not nil,
-// is called each time Redis confirms the subscription: first is true the
-// first time, false after a lost connection, when what was published
-// meanwhile is lost. Only from the confirmation on is nothing published on
-// the channel missed; subscribed runs in the client's reader and must not
-// block or call Redis.
-func (c *Client) ReceiveLive(ctx context.Context, device string, fn func([]byte), subscribed func(first bool)) {
-	c.receive(ctx, c.keys.LiveChannel(device), fn, subscribed)
-}
-
 // unsubscribeTimeout bounds the UNSUBSCRIBE sent when a subscription ends.
 const unsubscribeTimeout = 5 * time.Second
 
