@@ -38,7 +38,7 @@ type LiveSubscriber struct {
 	// the last one confirms the channel's subscription (one sent before an
 	// UNSUBSCRIBE says nothing about the SUBSCRIBE after it).
 	unconfirmed map[string]int
-	gen  uint64 // of the current connection; a late hook of an old one is ignored
+	gen         uint64 // of the current connection; a late hook of an old one is ignored
 }
 
 type liveSub struct {
