@@ -134,8 +134,8 @@ func (s *LiveSubscriber) Run(ctx context.Context) {
 }
 
 // connected runs one connection until it fails or ctx ends, and reports
-// whether it got as far as subscribing.
-func (s *LiveSubscriber) connected(ctx context.Context, first bool) bool {
+// whether Redis answered a command on it (else Run backs off longer).
+func (s *LiveSubscriber) connected(ctx context.Context, first bool) (answered bool) {
 	s.mu.Lock()
 	s.gen++
 	gen := s.gen
@@ -165,13 +165,14 @@ func (s *LiveSubscriber) connected(ctx context.Context, first bool) bool {
 	for {
 		select {
 		case <-ctx.Done():
-			return true
+			return answered
 		case <-lost:
-			return true
+			return answered
 		case <-s.wake:
 			if err := s.send(ctx, dc); err != nil {
-				return true
+				return answered
 			}
+			answered = true
 		}
 	}
 }

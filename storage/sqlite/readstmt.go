@@ -47,15 +47,6 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 	return st.QueryRowContext(ctx, args...)
 }
 
-// query runs a read query through its prepared statement.
-func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := s.readStmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
-}
-
 // close closes the statements; the cache is empty afterwards.
 func (r *readStmts) close() error {
 	r.mu.Lock()
