@@ -135,8 +135,9 @@ func (p *Proc) Stop() {
 // Gateway is a running devtrack gateway.
 type Gateway struct {
 	*Proc
-	Base string // http://127.0.0.1:port
-	Port int
+	Base  string // http://127.0.0.1:port
+	Port  int
+	Pprof string // http://127.0.0.1:port of its --pprof listener
 }
 
 // StartGateway starts a gateway on a free port (or port, if not 0) and
@@ -148,7 +149,12 @@ func (e *Env) StartGateway(ctx context.Context, dsn string, port int, extra ...s
 			return nil, err
 		}
 	}
+	pprofPort, err := redisproc.FreePort()
+	if err != nil {
+		return nil, err
+	}
 	args := append([]string{"gateway", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--id", "bench-gw", "--tiles", "none",
+		"--pprof", "127.0.0.1:" + strconv.Itoa(pprofPort),
 		"--device-rate", "100000", "--viewer-max-sockets", "100000", "--max-conns", "-1",
 		// Every client of the harness comes from 127.0.0.1.
 		"--max-unauthenticated", "-1", "--max-unauthenticated-per-address", "-1"}, extra...)
@@ -156,7 +162,7 @@ func (e *Env) StartGateway(ctx context.Context, dsn string, port int, extra ...s
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{Proc: p, Base: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port}
+	g := &Gateway{Proc: p, Base: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, Pprof: fmt.Sprintf("http://127.0.0.1:%d", pprofPort)}
 	err = Poll(ctx, 30*time.Second, func() bool {
 		resp, err := http.Get(g.Base + "/readyz")
 		if err != nil {

@@ -43,7 +43,7 @@ var Scenarios = []Scenario{
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
 			return e.Live(ctx, r, runs, true)
 		}},
-	{"idle", "idle memory: 10,000 (2,000 --quick) devices (devclient, no frames), then on a fresh gateway as many viewers each subscribed to one device; VmRSS of the gateway from /proc once it settles (under 1% change in 500 ms) after all are connected, minus the same before, divided by the count",
+	{"idle", "idle memory: 10,000 (2,000 --quick) devices (devclient, no frames), then on a fresh gateway as many viewers each subscribed to one device; VmRSS of the gateway from /proc once it settles (under 1% change in 500 ms) after all are connected, minus the same before, divided by the count; and the same delta of the Go heap and stacks in use (the gateway's /metrics) right after a collection (asked through its --pprof listener), which leaves out the handshakes' garbage and the collector's headroom",
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error { return e.Idle(ctx, r, runs) }},
 	{"connect", "10,000 (2,000 --quick) viewers dialled at once (500 handshakes in flight), each subscribing to one device at the handshake: seconds until every one has its snapshot; again with every device's last position and last-seen in Redis",
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
