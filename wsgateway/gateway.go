@@ -49,7 +49,7 @@ type Presence interface {
 	PublishGateway(ctx context.Context, gateway string, payload []byte) error
 	ReceiveGateway(ctx context.Context, gateway string, fn func([]byte))
 	// NewLiveSubscriber holds the hub's subscriptions to live channels.
-	NewLiveSubscriber(message func(device string, msg []byte), renewed func(devices []string)) *redisq.LiveSubscriber
+	NewLiveSubscriber(message func(device string, msg []byte), renewed func(devices []string), lost func(err error)) *redisq.LiveSubscriber
 	Link(ctx context.Context, device string) (string, error)
 	PublishLive(ctx context.Context, msgs []redisq.LiveMessage) error
 	Ping(ctx context.Context) error

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
 )
 
 // hub fans live messages out to this gateway's viewers. It holds one Redis
@@ -49,7 +50,9 @@ type deviceSub struct {
 
 func newHub(g *Gateway) *hub {
 	h := &hub{g: g, subs: map[string]*deviceSub{}, viewers: map[*viewer]map[string]struct{}{}}
-	h.live = g.presence.NewLiveSubscriber(h.fanout, h.renewed)
+	h.live = g.presence.NewLiveSubscriber(h.fanout, h.renewed, func(err error) {
+		g.log.Warn("live subscriptions: Redis connection lost; subscribing again, and viewers get fresh snapshots", zap.Error(err))
+	})
 	return h
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/devtrack/devtrack/internal/redisq"
 	"github.com/devtrack/devtrack/storage"
 	"github.com/devtrack/devtrack/wsgateway"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // numsub is how many subscribers Redis counts on the device's live channel.
@@ -96,7 +98,8 @@ func TestViewerRejoiningRightAfterTheLastLeftGetsMessages(t *testing.T) {
 // published meanwhile is lost) and delivers again; a device watched only
 // after the restart is subscribed too.
 func TestViewersGetASnapshotAndMessagesAfterARedisRestart(t *testing.T) {
-	e := newEnv(t, wsgateway.Config{})
+	core, logs := observer.New(zap.WarnLevel)
+	e := newEnvLogged(t, wsgateway.Config{}, zap.New(core))
 	e.addDevice("d1", "g")
 	e.addDevice("d2", "g")
 	e.addDevice("d3", "g")
@@ -156,5 +159,8 @@ func TestViewersGetASnapshotAndMessagesAfterARedisRestart(t *testing.T) {
 	e.publish("d3", "new", 0)
 	if m := readLive(t, ws); m.Type != "location" || m.Device != "d3" || m.ID != "new" {
 		t.Fatalf("%s, want d3's location", m.Raw)
+	}
+	if n := logs.FilterMessageSnippet("live subscriptions: Redis connection lost").Len(); n != 1 {
+		t.Fatalf("%d log lines about the lost live connection, want 1 for one restart", n)
 	}
 }

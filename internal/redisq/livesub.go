@@ -2,6 +2,7 @@ package redisq
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ type LiveSubscriber struct {
 	prefix  string // of the live channels: prefix + device
 	message func(device string, msg []byte)
 	renewed func(devices []string)
+	lost    func(err error)
 	wake    chan struct{}
 
 	mu     sync.Mutex
@@ -59,9 +61,12 @@ const liveChunk = 1000
 // NewLiveSubscriber returns a subscriber that calls message for every
 // message on a subscribed device's live channel and renewed as described on
 // LiveSubscriber. Both run on the connection's reader, one at a time, and
-// must not block or call Redis. Nothing is subscribed until Run runs.
-func (c *Client) NewLiveSubscriber(message func(device string, msg []byte), renewed func(devices []string)) *LiveSubscriber {
-	return &LiveSubscriber{c: c, prefix: c.keys.LiveChannel(""), message: message, renewed: renewed,
+// must not block or call Redis. lost, if not nil, is called (on Run's
+// goroutine) when a connection that worked fails, once per loss, not at
+// every attempt while Redis stays away. Nothing is subscribed until Run
+// runs.
+func (c *Client) NewLiveSubscriber(message func(device string, msg []byte), renewed func(devices []string), lost func(err error)) *LiveSubscriber {
+	return &LiveSubscriber{c: c, prefix: c.keys.LiveChannel(""), message: message, renewed: renewed, lost: lost,
 		wake: make(chan struct{}, 1), wanted: map[string]*liveSub{}, unconfirmed: map[string]int{}}
 }
 
@@ -163,17 +168,24 @@ func (s *LiveSubscriber) connected(ctx context.Context, first bool) (answered bo
 	s.mu.Unlock()
 	s.signal()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return answered
-		case <-lost:
-			return answered
+		case err = <-lost:
 		case <-s.wake:
-			if err := s.send(ctx, dc); err != nil {
-				return answered
+			if err = s.send(ctx, dc); err == nil {
+				answered = true
+				continue
 			}
-			answered = true
 		}
+		if answered && ctx.Err() == nil && s.lost != nil {
+			if err == nil {
+				err = errors.New("connection closed")
+			}
+			s.lost(err)
+		}
+		return answered
 	}
 }
 

@@ -21,7 +21,7 @@ func TestLiveSubscriberHoldsManyDevicesOnOneConnection(t *testing.T) {
 		mu.Lock()
 		got[device] = string(msg)
 		mu.Unlock()
-	}, nil)
+	}, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx) }()
