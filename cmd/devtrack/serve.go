@@ -84,7 +84,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	f.DurationVar(&cfg.PongWait, "pong-wait", 60*time.Second, "a device silent this long is disconnected")
 	f.DurationVar(&cfg.DeviceIdleTimeout, "device-idle-timeout", 0, "a device WebSocket that sends no frame for this long is closed (4002; answered pings do not count), so it shows offline; 0: never (--idle-timeout is for HTTP keep-alive connections)")
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "open connections at most (default RLIMIT_NOFILE minus a reserve of a tenth, at least 64; -1: no cap)")
-	f.IntVar(&cfg.MaxUnauthConns, "max-unauthenticated", 0, "connections not yet authenticated at most; beyond, the oldest idle or oldest is closed (default min(1024, max-conns/2); -1: no cap)")
+	f.IntVar(&cfg.MaxUnauthConns, "max-unauthenticated", 0, "connections not yet authenticated at most; beyond, one of the address holding the most is closed, its oldest idle or oldest (default min(1024, max-conns/2); -1: no cap)")
 	f.IntVar(&cfg.MaxUnauthConnsPerAddr, "max-unauthenticated-per-address", 64, "connections not yet authenticated from one client address at most (-1: no cap)")
 	f.DurationVar(&cfg.HeaderTimeout, "header-timeout", 10*time.Second, "time allowed to send a request's head")
 	f.DurationVar(&cfg.BodyTimeout, "body-timeout", 10*time.Second, "time allowed to send a request's body")
