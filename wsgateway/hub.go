@@ -114,6 +114,7 @@ func (h *hub) add(v *viewer, devices []string) []<-chan struct{} {
 			freshSubs[i].subscribed = ch
 			pending = append(pending, ch)
 		}
+		liveDevices.Set(float64(len(h.subs)))
 	}
 	return pending
 }
@@ -139,7 +140,7 @@ func (h *hub) remove(v *viewer, devices []string) {
 	for _, d := range devices {
 		gone = h.removeLocked(v, d, gone)
 	}
-	h.live.Unsubscribe(gone)
+	h.unsubscribeLocked(gone)
 }
 
 // removeAll forgets a viewer that is gone.
@@ -151,7 +152,17 @@ func (h *hub) removeAll(v *viewer) {
 		gone = h.removeLocked(v, d, gone)
 	}
 	delete(h.viewers, v)
+	h.unsubscribeLocked(gone)
+}
+
+// unsubscribeLocked drops the subscriptions of devices no viewer watches
+// any more. h.mu held.
+func (h *hub) unsubscribeLocked(gone []string) {
+	if len(gone) == 0 {
+		return
+	}
 	h.live.Unsubscribe(gone)
+	liveDevices.Set(float64(len(h.subs)))
 }
 
 // removeLocked takes the viewer off the device and appends the device to

@@ -48,9 +48,15 @@ func TestViewerLeavingDropsOnlyItsSubscriptions(t *testing.T) {
 	for _, d := range []string{"d1", "d2", "d3"} {
 		e.subscribed(d)
 	}
+	if n := e.metric("devtrack_gateway_live_devices_subscribed"); n != 3 {
+		t.Fatalf("devtrack_gateway_live_devices_subscribed %v, want 3", n)
+	}
 
 	a.Close()
 	checkFor(t, 5*time.Second, "d1's subscription to end", func() bool { return e.numsub("d1") == 0 })
+	if n := e.metric("devtrack_gateway_live_devices_subscribed"); n != 2 {
+		t.Fatalf("devtrack_gateway_live_devices_subscribed %v after a left, want 2", n)
+	}
 	if n2, n3 := e.numsub("d2"), e.numsub("d3"); n2 != 1 || n3 != 1 {
 		t.Fatalf("after a left: subscribers d2 %d, d3 %d; want 1 each (b watches both)", n2, n3)
 	}

@@ -35,6 +35,10 @@ var (
 			"unauthenticated_limit, address_limit, connection_limit (an unauthenticated one shed), " +
 			"connection_limit_authenticated (the new one closed: only authenticated connections were open).",
 	}, []string{"reason"})
+	liveDevices = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "live_devices_subscribed",
+		Help: "Devices whose live channel this gateway subscribes to: those watched by at least one of its viewers.",
+	})
 	unauthConns = promauto.NewGauge(prometheus.GaugeOpts{
 		Namespace: "devtrack", Subsystem: "gateway", Name: "unauthenticated_connections",
 		Help: "Open connections that have not authenticated yet.",
