@@ -18,13 +18,18 @@ import (
 // numsub is how many subscribers Redis counts on the device's live channel.
 func (e *env) numsub(device string) int64 {
 	e.t.Helper()
-	r := e.rdb.Redis()
-	ch := e.rdb.Keys().LiveChannel(device)
-	m, err := r.Do(context.Background(), r.B().PubsubNumsub().Channel(ch).Build()).AsIntMap()
+	n, err := e.numsubOf(device)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return m[ch]
+	return n
+}
+
+func (e *env) numsubOf(device string) (int64, error) {
+	r := e.rdb.Redis()
+	ch := e.rdb.Keys().LiveChannel(device)
+	m, err := r.Do(context.Background(), r.B().PubsubNumsub().Channel(ch).Build()).AsIntMap()
+	return m[ch], err
 }
 
 // A viewer that leaves ends the subscriptions only it held; one it shares

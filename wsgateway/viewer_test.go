@@ -61,10 +61,9 @@ func (e *env) publish(device, id string, pad int) {
 // subscribed waits until the gateway holds a subscription to the device's channel.
 func (e *env) subscribed(device string) {
 	e.t.Helper()
-	r := e.rdb.Redis()
 	checkFor(e.t, 5*time.Second, "subscription to "+device, func() bool {
-		m, err := r.Do(context.Background(), r.B().PubsubNumsub().Channel(e.rdb.Keys().LiveChannel(device)).Build()).AsIntMap()
-		return err == nil && m[e.rdb.Keys().LiveChannel(device)] > 0
+		n, err := e.numsubOf(device)
+		return err == nil && n > 0
 	})
 }
 

@@ -67,18 +67,24 @@ func serveMetrics(addr string, ready func(context.Context) error, log *zap.Logge
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	return serveOn(ln, srv, "metrics", log), nil
+}
+
+// serveOn serves srv on ln in a goroutine of its own, logging name's
+// address, and returns stop: it closes the server and waits for it to end.
+func serveOn(ln net.Listener, srv *http.Server, name string, log *zap.Logger) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("metrics server", zap.Error(err))
+			log.Warn(name+" server", zap.Error(err))
 		}
 	}()
-	log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
+	log.Info(name+" listening", zap.String("addr", ln.Addr().String()))
 	return func() {
 		_ = srv.Close()
 		<-done
-	}, nil
+	}
 }
 
 // writeStatus writes {"status":...} and, when not empty, {"error":...}.

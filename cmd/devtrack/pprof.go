@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -37,16 +36,5 @@ func servePprof(addr string, log *zap.Logger) (bound net.Addr, stop func(), err 
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	// No WriteTimeout: a CPU profile or trace streams for as long as asked.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("pprof server", zap.Error(err))
-		}
-	}()
-	log.Info("pprof listening", zap.String("addr", ln.Addr().String()))
-	return ln.Addr(), func() {
-		_ = srv.Close()
-		<-done
-	}, nil
+	return ln.Addr(), serveOn(ln, srv, "pprof", log), nil
 }
