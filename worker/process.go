@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/devtrack/devtrack/internal/protocol"
@@ -219,12 +220,33 @@ const (
 // was not stored). If it fails they stay there and the next take hands
 // them over again: stored twice is a duplicate the store counts and
 // ignores, while removing anything not yet stored could lose it.
+//
+// A batch goes in parts of redisq.ItemsPerCall, oldest first, each retried
+// on its own: a retried part whose first answer was lost is found by value.
 func (w *Worker) finish(ctx context.Context, stored []*entry, inHand int) finishOutcome {
-	raws := make([]string, len(stored))
-	keys := make([]string, len(stored))
-	for i, e := range stored {
-		raws[i], keys[i] = e.raw, e.key
+	var left int
+	for part := range slices.Chunk(stored, redisq.ItemsPerCall) {
+		raws := make([]string, len(part))
+		keys := make([]string, len(part))
+		for i, e := range part {
+			raws[i], keys[i] = e.raw, e.key
+		}
+		var ok bool
+		if left, ok = w.finishPart(ctx, raws, keys); !ok {
+			return finishFailed
+		}
 	}
+	if left > inHand {
+		w.log.Info("processing list holds items not in hand (moved by a call whose answer was lost); taking them next",
+			zap.Int("items", left-inHand))
+		return finishedMore
+	}
+	return finishedClean
+}
+
+// finishPart removes one part of a batch (redisq.Client.Done), retrying
+// with backoff, and returns how many items the processing list then holds.
+func (w *Worker) finishPart(ctx context.Context, raws, keys []string) (int, bool) {
 	for try := 0; ; try++ {
 		var left int
 		err := w.redis(ctx, func(c context.Context) (err error) {
@@ -232,16 +254,11 @@ func (w *Worker) finish(ctx context.Context, stored []*entry, inHand int) finish
 			return err
 		})
 		if err == nil {
-			if left > inHand {
-				w.log.Info("processing list holds items not in hand (moved by a call whose answer was lost); taking them next",
-					zap.Int("items", left-inHand))
-				return finishedMore
-			}
-			return finishedClean
+			return left, true
 		}
 		if try >= 5 || !sleep(ctx, backoff(try)) {
 			w.log.Warn("finish batch; its items will be taken and stored again as duplicates", zap.Error(err))
-			return finishFailed
+			return 0, false
 		}
 	}
 }

@@ -135,18 +135,20 @@ type Config struct {
 // with SQLite every commit writes each index page the batch touched to the
 // WAL (one per device and index when devices interleave), with PostgreSQL
 // it waits for one WAL flush, so a draining backlog costs less per item in
-// larger batches (BenchmarkDrain, 200k items, one worker: SQLite 24 ->
-// 17 CPU us/item and 2x items/s from 500 to 2000, PostgreSQL 12.8 -> 9.1
-// and 1.4x; 5000 adds little). A worker that keeps up takes what is there,
-// so small batches stay small.
-const DefaultBatchSize = 2000
+// larger batches. Draining 1,000,000 items of 1,000 devices (scripts/bench
+// drain, one worker, single runs): SQLite 34-43k items/s at 2,000, 51-61k at
+// 5,000, 69-79k at 10,000, 87-89k at 20,000, 99k at 50,000; PostgreSQL 35k
+// at 2,000, 46k at 20,000. A worker that keeps up takes what is there, so
+// small batches stay small; Redis sees a large one as calls of
+// redisq.ItemsPerCall items.
+const DefaultBatchSize = 20_000
 
 // DefaultTeeMax is the default Config.TeeMax.
 const DefaultTeeMax = 100_000
 
-// MaxBatchSize bounds Config.BatchSize: the queue's Lua scripts pass a
-// batch's items as arguments, and Lua's unpack takes at most about 8,000.
-const MaxBatchSize = 5000
+// MaxBatchSize bounds Config.BatchSize: a worker holds two batches (the one
+// being stored and the next, prefetched), decoded, about 1 KB an item.
+const MaxBatchSize = 100_000
 
 func (c *Config) setDefaults() {
 	if c.ID == "" {

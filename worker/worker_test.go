@@ -392,30 +392,51 @@ func TestFullDiskHoldsItemsUntilTheStoreWritesAgain(t *testing.T) {
 // timeout (2 s), so that takes and finishes fail while Redis still runs them
 // once it wakes up. Every item is stored
 // exactly once and the queue ends empty.
+// Redis frozen three times while a backlog drains, in batches of 100 and in
+// batches of 5,000, which Redis sees as several calls each (takes and
+// finishes of redisq.ItemsPerCall items): a stall between two of them
+// fails the take or the finish half-way.
 func TestRedisStallsDuringABacklogLoseNothing(t *testing.T) {
+	for _, batch := range []int{100, 5000} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			redisStallsDuringABacklog(t, batch)
+		})
+	}
+}
+
+func redisStallsDuringABacklog(t *testing.T, batch int) {
 	e := newEnv(t)
 	srv := e.srv
 	const total = 20000
 	var items [][]byte
 	for i := range total {
-		items = append(items, item("d1", fmt.Sprintf("s%d", i), i))
+		items = append(items, item(fmt.Sprintf("d%d", i%3), fmt.Sprintf("s%d", i), i))
 		if len(items) == 1000 {
 			e.push(items...)
 			items = items[:0]
 		}
 	}
-	w, _ := e.start(worker.Config{BatchSize: 100, RedisTimeout: 300 * time.Millisecond, HeartbeatTTL: 30 * time.Second}, nil)
+	w, _ := e.start(worker.Config{BatchSize: batch, RedisTimeout: 300 * time.Millisecond, HeartbeatTTL: 30 * time.Second}, nil)
 	for round := range 3 {
 		before := w.Stats().Stored
-		checkFor(t, 20*time.Second, "the worker draining", func() bool { return w.Stats().Stored > before })
+		checkFor(t, 20*time.Second, "the worker draining", func() bool { return w.Stats().Stored > before || before+int64(batch) >= total })
 		srv.Pause()
+		t.Logf("round %d: Redis frozen with %d stored", round+1, w.Stats().Stored)
 		time.Sleep(time.Duration(2500+1500*round) * time.Millisecond) // the stall itself
 		srv.Resume()
 	}
-	checkFor(t, 60*time.Second, "all stored", func() bool { return len(e.stored("d1")) == total })
-	for id, c := range e.stored("d1") {
-		if c != 1 {
-			t.Fatalf("%s stored %d times", id, c)
+	storedAll := func() (n int) {
+		for d := range 3 {
+			n += len(e.stored(fmt.Sprintf("d%d", d)))
+		}
+		return n
+	}
+	checkFor(t, 60*time.Second, "all stored", func() bool { return storedAll() == total })
+	for d := range 3 {
+		for id, c := range e.stored(fmt.Sprintf("d%d", d)) {
+			if c != 1 {
+				t.Fatalf("d%d/%s stored %d times", d, id, c)
+			}
 		}
 	}
 	checkFor(t, 10*time.Second, "queue drained, nothing dead", func() bool {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -56,28 +58,36 @@ func (c *Client) PublishLive(ctx context.Context, msgs []LiveMessage) error {
 			return fmt.Errorf("publish live: %w", err)
 		}
 	}
-	lastArgs := []string{"json"}
-	for d, l := range last {
-		lastArgs = append(lastArgs, d, strconv.FormatInt(l.t, 10), string(l.payload))
-	}
-	seenArgs := []string{"number"}
-	for d, ms := range seen {
-		v := strconv.FormatInt(ms, 10)
-		seenArgs = append(seenArgs, d, v, v)
-	}
-	for _, set := range []struct {
-		key  string
-		args []string
-	}{{c.keys.LastLocation(), lastArgs}, {c.keys.LastSeen(), seenArgs}} {
-		if len(set.args) == 1 {
-			continue
+	var calls []rueidis.LuaExec
+	for part := range slices.Chunk(slices.Collect(maps.Keys(last)), devicesPerStateCall) {
+		args := make([]string, 0, 1+3*len(part))
+		args = append(args, "json")
+		for _, d := range part {
+			args = append(args, d, strconv.FormatInt(last[d].t, 10), string(last[d].payload))
 		}
-		if err := scriptHsetNewer.Exec(ctx, c.rdb, []string{set.key}, set.args).Error(); err != nil {
+		calls = append(calls, rueidis.LuaExec{Keys: []string{c.keys.LastLocation()}, Args: args})
+	}
+	for part := range slices.Chunk(slices.Collect(maps.Keys(seen)), devicesPerStateCall) {
+		args := make([]string, 0, 1+3*len(part))
+		args = append(args, "number")
+		for _, d := range part {
+			v := strconv.FormatInt(seen[d], 10)
+			args = append(args, d, v, v)
+		}
+		calls = append(calls, rueidis.LuaExec{Keys: []string{c.keys.LastSeen()}, Args: args})
+	}
+	for _, r := range scriptHsetNewer.ExecMulti(ctx, c.rdb, calls...) {
+		if err := r.Error(); err != nil {
 			return fmt.Errorf("record last state: %w", err)
 		}
 	}
 	return nil
 }
+
+// devicesPerStateCall is the most devices whose last state one run of
+// hset_newer sets: it decodes each stored position, about 4 us a device on
+// this box, and Redis serves nobody else meanwhile (ItemsPerCall).
+const devicesPerStateCall = 500
 
 // DeviceState is what Redis knows of a device right now.
 type DeviceState struct {

@@ -1,0 +1,110 @@
+package redisq_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/devtrack/devtrack/internal/redisq"
+	"github.com/devtrack/devtrack/internal/testutil/redistest"
+)
+
+// rpopCalls is how many RPOPs Redis has run, scripts' included.
+func rpopCalls(t *testing.T, srv *redistest.Server) int {
+	t.Helper()
+	info, err := srv.Do("INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`cmdstat_rpop:calls=(\d+)`).FindStringSubmatch(info)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// A batch larger than redisq.ItemsPerCall is taken and finished as several
+// calls, so that Redis serves the gateways' pushes between them, and the
+// worker sees what one call would have handed over: the oldest items in
+// order, the processing list holding exactly them, leftovers of a lost
+// answer first.
+func TestLargeBatchesGoToRedisInBoundedCalls(t *testing.T) {
+	c, srv := open(t)
+	ctx := context.Background()
+	per := redisq.ItemsPerCall
+	items := func(from, n int) (out []string) {
+		for i := from; i < from+n; i++ {
+			out = append(out, fmt.Sprintf(`{"device":"d%d","id":"m%d"}`, i%7, i))
+		}
+		return out
+	}
+	push := func(vals []string) {
+		t.Helper()
+		b := make([][]byte, len(vals))
+		for i, v := range vals {
+			b[i] = []byte(v)
+		}
+		if err := c.Push(ctx, b...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := items(0, 3*per+500)
+	push(all)
+
+	before := rpopCalls(t, srv)
+	batch := 2*per + 300
+	got, err := c.Take(ctx, "w1", batch, 0)
+	if err != nil || !slices.Equal(got, all[:batch]) {
+		t.Fatalf("take %d: got %d items (%v), want the %d oldest in order", batch, len(got), err, batch)
+	}
+	if calls := rpopCalls(t, srv) - before; calls < 3 {
+		t.Fatalf("take of %d items ran %d RPOPs, want at least 3 of at most %d", batch, calls, per)
+	}
+	if held, err := c.InFlight(ctx, "w1"); err != nil || !slices.Equal(held, got) {
+		t.Fatalf("processing list holds %d items (%v), want the %d taken", len(held), err, len(got))
+	}
+	next, err := c.TakeMore(ctx, "w1", batch)
+	if want := all[batch:]; err != nil || !slices.Equal(next, want) {
+		t.Fatalf("take more: got %d items (%v), want the %d left", len(next), err, len(want))
+	}
+
+	if _, err := c.Done(ctx, "w1", got[:per+1], nil); err == nil {
+		t.Fatalf("done with %d items in one call: no error", per+1)
+	}
+	left := 0
+	for part := range slices.Chunk(got, per) {
+		if left, err = c.Done(ctx, "w1", part, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left != len(next) {
+		t.Fatalf("after finishing the first batch in parts: %d left, want %d", left, len(next))
+	}
+
+	// The next batch is still in the processing list, as after a lost
+	// answer; a take hands it over first and tops up from the ingest list.
+	more := items(len(all), 2*per)
+	push(more)
+	again, err := c.Take(ctx, "w1", batch, 0)
+	want := append(slices.Clone(next), more[:batch-len(next)]...)
+	if err != nil || !slices.Equal(again, want) {
+		t.Fatalf("take after: got %d items (%v), want the %d held then %d new", len(again), err, len(next), batch-len(next))
+	}
+	if held, err := c.InFlight(ctx, "w1"); err != nil || !slices.Equal(held, again) {
+		t.Fatalf("processing list holds %d items (%v), want the %d taken", len(held), err, len(again))
+	}
+
+	// More held than a batch: the oldest batch of them, nothing new.
+	if _, err := c.TakeMore(ctx, "w1", batch); err != nil {
+		t.Fatal(err)
+	}
+	held, _ := c.InFlight(ctx, "w1")
+	third, err := c.Take(ctx, "w1", batch, 0)
+	if err != nil || !slices.Equal(third, held[:batch]) {
+		t.Fatalf("take with %d held: got %d items (%v), want the %d oldest held", len(held), len(third), err, batch)
+	}
+}
