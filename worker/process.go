@@ -264,25 +264,16 @@ func (w *Worker) finishPart(ctx context.Context, raws, keys []string) (int, bool
 }
 
 func (w *Worker) attempts(ctx context.Context, keys []string, resumed bool) ([]int, error) {
-	if !resumed {
-		var out []int
-		err := w.redis(ctx, func(c context.Context) (err error) {
+	var out []int
+	err := w.redis(ctx, func(c context.Context) (err error) {
+		if resumed {
+			out, err = w.queue.AddAttempts(c, keys)
+		} else {
 			out, err = w.queue.Attempts(c, keys)
-			return err
-		})
-		return out, err
-	}
-	out := make([]int, len(keys))
-	for i, k := range keys {
-		err := w.redis(ctx, func(c context.Context) (err error) {
-			out[i], err = w.queue.AddAttempt(c, k)
-			return err
-		})
-		if err != nil {
-			return nil, err
 		}
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 // storeAll saves the entries, in one transaction when it can, and returns

@@ -40,6 +40,7 @@ type Queue interface {
 	InFlight(ctx context.Context, worker string) ([]string, error)
 	Attempts(ctx context.Context, keys []string) ([]int, error)
 	AddAttempt(ctx context.Context, key string) (int, error)
+	AddAttempts(ctx context.Context, keys []string) ([]int, error)
 	Done(ctx context.Context, worker string, items, attemptKeys []string) (int, error)
 	Bury(ctx context.Context, worker string, d redisq.DeadLetter) error
 	Release(ctx context.Context, worker string) (int, error)

@@ -108,3 +108,50 @@ func TestLargeBatchesGoToRedisInBoundedCalls(t *testing.T) {
 		t.Fatalf("take with %d held: got %d items (%v), want the %d oldest held", len(held), len(third), err, batch)
 	}
 }
+
+// A dead worker's processing list larger than one call is recovered in
+// calls of redisq.ItemsPerCall: every item back on the ingest list once, the
+// oldest taken first, one attempt each, and the worker out of the set only
+// once its list is empty.
+func TestLargeProcessingListOfADeadWorkerIsRecoveredInBoundedCalls(t *testing.T) {
+	c, srv := open(t)
+	ctx := context.Background()
+	n := 2*redisq.ItemsPerCall + 7
+	all := make([][]byte, n)
+	for i := range all {
+		all[i] = fmt.Appendf(nil, `{"device":"d%d","id":"m%d"}`, i%5, i)
+	}
+	if err := c.Push(ctx, all...); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := c.Take(ctx, "dead", n, 0) // no heartbeat: dead at once
+	if err != nil || len(taken) != n {
+		t.Fatalf("take: %d items, %v", len(taken), err)
+	}
+	ltrims := func() string {
+		info, _ := srv.Do("INFO", "commandstats")
+		return regexp.MustCompile(`cmdstat_ltrim:calls=(\d+)`).FindString(info)
+	}
+	before := ltrims()
+	got, err := c.RecoverDead(ctx)
+	if err != nil || got["dead"] != n {
+		t.Fatalf("recovered %v, %v; want %d", got, err, n)
+	}
+	if after := ltrims(); after == before || after == "" {
+		t.Fatalf("recovery of %d items ran as one call (LTRIM stats %q -> %q)", n, before, after)
+	}
+	if held, _ := c.InFlight(ctx, "dead"); len(held) != 0 {
+		t.Fatalf("dead worker's list still holds %d", len(held))
+	}
+	if members, _ := srv.Do("SISMEMBER", c.Keys().Workers(), "dead"); members != "0" {
+		t.Fatalf("dead worker still in the workers set: %q", members)
+	}
+	again, err := c.Take(ctx, "w2", n, 0)
+	if err != nil || !slices.Equal(again, taken) {
+		t.Fatalf("take after recovery: %d items (%v), want the %d recovered, oldest first", len(again), err, n)
+	}
+	counts, err := c.Attempts(ctx, []string{"d0\nm0", "d1\nm1", fmt.Sprintf("d%d\nm%d", (n-1)%5, n-1)})
+	if err != nil || !slices.Equal(counts, []int{1, 1, 1}) {
+		t.Fatalf("attempts after recovery: %v %v, want 1 each", counts, err)
+	}
+}

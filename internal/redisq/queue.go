@@ -165,6 +165,24 @@ func (c *Client) Attempts(ctx context.Context, keys []string) ([]int, error) {
 	return out, nil
 }
 
+// AddAttempts counts one failed attempt for each key and returns the new
+// counts, in one pipeline of HINCRBYs.
+func (c *Client) AddAttempts(ctx context.Context, keys []string) ([]int, error) {
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = c.rdb.B().Hincrby().Key(c.keys.Attempts()).Field(k).Increment(1).Build()
+	}
+	out := make([]int, len(keys))
+	for i, r := range c.rdb.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return nil, fmt.Errorf("queue add attempts: %w", err)
+		}
+		out[i] = int(n)
+	}
+	return out, nil
+}
+
 // AddAttempt counts one failed attempt for key and returns the new count.
 func (c *Client) AddAttempt(ctx context.Context, key string) (int, error) {
 	n, err := c.rdb.Do(ctx, c.rdb.B().Hincrby().Key(c.keys.Attempts()).Field(key).Increment(1).Build()).AsInt64()
@@ -252,13 +270,27 @@ func (c *Client) recover(ctx context.Context, worker string, own, count bool) (i
 		}
 		return "0"
 	}
-	n, err := scriptRecover.Exec(ctx, c.rdb,
-		[]string{c.keys.WorkerAlive(worker), c.keys.Processing(worker), c.keys.Queue(), c.keys.Attempts(), c.keys.Workers()},
-		[]string{worker, flag(own), flag(count)}).AsInt64()
-	if err != nil {
-		return 0, fmt.Errorf("queue recover %s: %w", worker, err)
+	// In calls of ItemsPerCall items; if one fails, the rest stays in the
+	// processing list for the next recovery.
+	total := 0
+	for {
+		n, err := scriptRecover.Exec(ctx, c.rdb,
+			[]string{c.keys.WorkerAlive(worker), c.keys.Processing(worker), c.keys.Queue(), c.keys.Attempts(), c.keys.Workers()},
+			[]string{worker, flag(own), flag(count), strconv.Itoa(ItemsPerCall)}).AsInt64()
+		if err != nil {
+			return total, fmt.Errorf("queue recover %s: %w", worker, err)
+		}
+		if n < 0 {
+			if total > 0 {
+				return total, nil // came back to life half-way: it keeps the rest
+			}
+			return -1, nil
+		}
+		total += int(n)
+		if n < ItemsPerCall {
+			return total, nil
+		}
 	}
-	return int(n), nil
 }
 
 // RecoverDead gives the in-flight items of every worker whose heartbeat has

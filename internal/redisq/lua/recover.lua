@@ -6,13 +6,18 @@
 -- ARGV[1] worker id
 -- ARGV[2] "1" to skip the heartbeat check (a worker recovering its own list)
 -- ARGV[3] "1" to count an attempt for each item
+-- ARGV[4] N: one call moves at most the N newest items (every other client
+-- waits for a script to end); the caller calls again while a call moves N,
+-- and the call that moves fewer removes the worker from the set
 -- returns the number of items recovered, or -1 when the worker is alive
 if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then
   return -1
 end
-local items = redis.call('LRANGE', KEYS[2], 0, -1)
+local n = tonumber(ARGV[4])
+local items = redis.call('LRANGE', KEYS[2], 0, n - 1)
 -- The processing list holds the newest at its head; push the oldest last so
--- that it sits at the tail of the ingest list and is taken first.
+-- that it sits at the tail of the ingest list and is taken first (the next
+-- call's items are older still, and go behind these).
 for i = 1, #items do
   local item = items[i]
   if ARGV[3] == '1' then
@@ -27,6 +32,10 @@ for i = 1, #items do
     redis.call('HINCRBY', KEYS[4], key, 1)
   end
   redis.call('RPUSH', KEYS[3], item)
+end
+if #items == n then
+  redis.call('LTRIM', KEYS[2], n, -1)
+  return n
 end
 redis.call('DEL', KEYS[2])
 if ARGV[2] ~= '1' then
