@@ -105,6 +105,7 @@ func TestChaos(t *testing.T) {
 		run  func(t *testing.T, r *Result)
 	}{
 		{"1-worker-kill9", caseWorkerKill},
+		{"1b-worker-kill9-large-batches", caseWorkerKillLargeBatches},
 		{"2-gateway-kill9-same-id", caseGatewayKill},
 		{"3-redis-sigstop-backlog", caseRedisStall},
 		{"4a-redis-kill9-always", func(t *testing.T, r *Result) { caseRedisKill(t, r, "always") }},
@@ -171,6 +172,62 @@ func caseWorkerKill(t *testing.T, r *Result) {
 	time.Sleep(time.Second)
 	stop()
 	r.Note("%d kills", s.kills)
+	finish(t, c, r, faultEnd, f)
+}
+
+// 1b. The only worker runs with its default batch (20,000) and is killed
+// with SIGKILL while it holds a large part of a backlog (its batch and the
+// next, prefetched), then restarted with the same id, which resumes those
+// items (one attempt each) before it takes new ones. Each round builds a
+// new backlog while the worker is down, and kills only after the restarted
+// worker has moved on to new items, so that each item is in hand at one
+// kill at most and none may reach the dead letters.
+func caseWorkerKillLargeBatches(t *testing.T, r *Result) {
+	s := sz()
+	c := NewCluster(t, ClusterOptions{})
+	c.StartGateway("gw1", c.FreePort(), "", Wrap{}, "--device-rate", "100000")
+	f := c.NewFleet("wl", s.devices)
+	f.Connect(c.API)
+	keys := redisq.NewKeys("devtrack")
+	args := []string{"--id", "w1", "--heartbeat-ttl", "2s"}
+	per := 2 * s.backlog / s.devices // frames per device and round
+	rounds := max(3, s.kills/3)
+	var w *Proc
+	for round := range rounds {
+		for left := per; left > 0; left -= 500 {
+			f.SendAll(min(500, left))
+			if n := f.WaitAcked(60 * time.Second); n > 0 {
+				t.Fatalf("backlog: %d frames not acked", n)
+			}
+		}
+		pending, err := c.Redis.LLen(keys.Queue())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w = c.StartWorker("w1", "", Wrap{}, args...)
+		// The restarted worker first stores what it resumed; it takes new
+		// items from the ingest list only after that.
+		c.WaitFor(30*time.Second, "the worker taking new items", func() error {
+			if n, err := c.Redis.LLen(keys.Queue()); err != nil || n >= pending {
+				return fmt.Errorf("pending %d of %d (%v)", n, pending, err)
+			}
+			return nil
+		})
+		var held int
+		c.WaitFor(30*time.Second, "the worker holding a large batch", func() error {
+			n, err := c.Redis.LLen(keys.Processing("w1"))
+			held = n
+			if err == nil && n < 2000 {
+				err = fmt.Errorf("holds %d", n)
+			}
+			return err
+		})
+		w.Kill()
+		r.Note("round %d: killed holding %d of a %d backlog", round+1, held, pending)
+	}
+	faultEnd := time.Now()
+	c.StartWorker("w1", "", Wrap{}, args...)
+	streamFor(f, s.rate/4, time.Second)
 	finish(t, c, r, faultEnd, f)
 }
 
