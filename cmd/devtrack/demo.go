@@ -131,7 +131,12 @@ func runDemo(cmd *cobra.Command, g *globals, dc demoConfig) error {
 	if err != nil {
 		return err
 	}
-	gw, err := wsgateway.New(wsgateway.Config{ID: "demo-gateway", Tiles: dc.tiles, StoreHealth: storeOutageCheck(rdb)}, rdb, rdb, store, log)
+	// No cap on the unauthenticated connections of one address: the
+	// simulated fleet dials from loopback all at once at the start, and the
+	// user's browser is on loopback too (with the default cap of 64, a login
+	// in the first second could be refused).
+	gw, err := wsgateway.New(wsgateway.Config{ID: "demo-gateway", Tiles: dc.tiles, StoreHealth: storeOutageCheck(rdb),
+		MaxUnauthConnsPerAddr: -1}, rdb, rdb, store, log)
 	if err != nil {
 		return err
 	}
@@ -140,17 +145,22 @@ func runDemo(cmd *cobra.Command, g *globals, dc demoConfig) error {
 		return err
 	}
 
+	// The gateway and worker stop after the simulated fleet: stopped
+	// together, the devices would reconnect to a gateway that is going away
+	// and be refused, with a warning each.
+	srvCtx, stopServers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServers()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	ready := make(chan string, 1)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		errc <- gw.Serve(ctx, ln, func(addr net.Addr) { ready <- addr.String() })
+		errc <- gw.Serve(srvCtx, ln, func(addr net.Addr) { ready <- addr.String() })
 	}()
 	go func() {
 		defer wg.Done()
-		errc <- wk.Run(ctx)
+		errc <- wk.Run(srvCtx)
 	}()
 	addr := <-ready
 	base := "http://" + browsable(addr)
@@ -178,6 +188,7 @@ func runDemo(cmd *cobra.Command, g *globals, dc demoConfig) error {
 	}
 	stopFleet()
 	fleetWG.Wait()
+	stopServers()
 	wg.Wait()
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr

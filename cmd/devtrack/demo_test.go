@@ -23,7 +23,8 @@ type demoRun struct {
 	*proc
 	fields map[string]string // url, user, password, token, store, redis, ...
 	out    *strings.Builder
-	stdout io.ReadCloser // the read end of the demo's output pipe
+	stdout io.ReadCloser    // the read end of the demo's output pipe
+	stderr *strings.Builder // its log; read it only once it exited (done)
 }
 
 // closeOutput closes the reader of the demo's output, as `| head` does.
@@ -43,7 +44,7 @@ func startDemo(t *testing.T, env []string, args ...string) *demoRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &demoRun{proc: &proc{cmd: cmd, done: make(chan struct{})}, fields: map[string]string{}, out: &strings.Builder{}, stdout: stdout}
+	d := &demoRun{proc: &proc{cmd: cmd, done: make(chan struct{})}, fields: map[string]string{}, out: &strings.Builder{}, stdout: stdout, stderr: &stderr}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -199,12 +200,18 @@ func checkDemo(t *testing.T, d *demoRun, devices int) {
 }
 
 // checkDemoStops interrupts the demo and checks that it exits 0 and leaves
-// nothing behind: no listener, no temp dir.
+// nothing behind: no listener, no temp dir; and that it logged no warning or
+// error all along, its stop included.
 func checkDemoStops(t *testing.T, d *demoRun) {
 	host := strings.TrimSuffix(strings.TrimPrefix(d.fields["url"], "http://"), "/")
 	store := strings.TrimPrefix(d.fields["store"], "sqlite://")
 	if code := d.interrupt(t); code != 0 {
 		t.Fatalf("demo exit code %d after Ctrl-C, want 0", code)
+	}
+	for line := range strings.Lines(d.stderr.String()) {
+		if strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`) {
+			t.Errorf("demo logged: %s", line)
+		}
 	}
 	if !strings.Contains(d.out.String(), "stopped") {
 		t.Errorf("demo did not say it stopped: %s", d.out)
@@ -218,16 +225,19 @@ func checkDemoStops(t *testing.T, d *demoRun) {
 	}
 }
 
+// The demo as a user runs it: a redis-server on PATH and the default fleet of
+// 200 devices, which dial from loopback at once while the admin signs in
+// from loopback too.
 func TestDemoWithRedisServer(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv("CI") == "" {
 		t.Skip("redis-server not installed")
 	}
-	d := startDemo(t, os.Environ(), "--devices", "20")
+	d := startDemo(t, os.Environ(), "--devices", "200")
 	if !strings.HasPrefix(d.fields["redis"], "redis-server on 127.0.0.1:") {
 		t.Fatalf("redis line %q, want a redis-server from PATH", d.fields["redis"])
 	}
 	redisAddr := strings.TrimPrefix(d.fields["redis"], "redis-server on ")
-	checkDemo(t, d, 20)
+	checkDemo(t, d, 200)
 	checkDemoStops(t, d)
 	if c, err := net.DialTimeout("tcp", redisAddr, time.Second); err == nil {
 		c.Close()
