@@ -23,7 +23,7 @@ var Scenarios = []Scenario{
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
 			return e.Drain(ctx, r, runs, true)
 		}},
-	{"ingest-ws", "1,000 devices (devclient, one frame per message) on one gateway with one worker draining into SQLite; offered rates step up (5k, 10k, 20k, 40k, 60k, 80k, 100k, 150k frames/s for 10 s each; --quick 5k, 10k, 20k, 40k, 80k for 4 s) until less than 95% of the offered frames are acked within 2 s of the step's end; the ceiling is the acked rate of the highest step acked in full, ack latency (devclient's, send to ack) at 20k, the longest ingest list seen at 20k",
+	{"ingest-ws", "1,000 devices (devclient, one frame per message) on one gateway with one worker draining into SQLite; offered rates step up (5k, 10k, 20k, 30k, 40k, 60k, 80k, 100k, 150k frames/s for 10 s each; --quick 5k, 10k, 20k, 30k, 40k, 80k for 4 s) until less than 95% of the offered frames are acked within 2 s of the step's end; the ceiling is the acked rate of the highest step acked in full, ack latency (devclient's, send to ack) at 20k, the longest ingest list seen at 20k",
 		func(ctx context.Context, e *Env, r *Results, runs int, _ string) error {
 			return e.IngestWS(ctx, r, runs)
 		}},
