@@ -144,9 +144,11 @@ func TestTeeFailureNeitherLosesNorHoldsTheArchive(t *testing.T) {
 		e.push(logItem("d1", "f"+strconv.Itoa(i)))
 	}
 	w, _ := e.start(worker.Config{TeeList: teeKey}, nil)
-	checkFor(t, 10*time.Second, "all stored and finished", func() bool {
-		s := e.stats()
-		return w.Stats().Stored == 20 && s.Pending == 0 && s.InFlight == 0
+	// A batch's tee outcome is counted after its finish (and a second push):
+	// wait for all 20 to be counted, teed or not, before reading which.
+	checkFor(t, 10*time.Second, "all stored, finished and their tee counted", func() bool {
+		s, ws := e.stats(), w.Stats()
+		return ws.Stored == 20 && s.Pending == 0 && s.InFlight == 0 && ws.Teed+ws.TeeFailed == 20
 	})
 	if s := w.Stats(); s.TeeFailed != 20 || s.Teed != 0 || s.Dead != 0 {
 		t.Fatalf("stats %+v; want 20 tee failures, nothing teed or dead", s)
