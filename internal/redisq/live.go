@@ -58,30 +58,36 @@ func (c *Client) PublishLive(ctx context.Context, msgs []LiveMessage) error {
 			return fmt.Errorf("publish live: %w", err)
 		}
 	}
-	var calls []rueidis.LuaExec
-	for part := range slices.Chunk(slices.Collect(maps.Keys(last)), devicesPerStateCall) {
-		args := make([]string, 0, 1+3*len(part))
-		args = append(args, "json")
-		for _, d := range part {
-			args = append(args, d, strconv.FormatInt(last[d].t, 10), string(last[d].payload))
-		}
-		calls = append(calls, rueidis.LuaExec{Keys: []string{c.keys.LastLocation()}, Args: args})
-	}
-	for part := range slices.Chunk(slices.Collect(maps.Keys(seen)), devicesPerStateCall) {
-		args := make([]string, 0, 1+3*len(part))
-		args = append(args, "number")
-		for _, d := range part {
-			v := strconv.FormatInt(seen[d], 10)
-			args = append(args, d, v, v)
-		}
-		calls = append(calls, rueidis.LuaExec{Keys: []string{c.keys.LastSeen()}, Args: args})
-	}
+	calls := hsetNewerCalls(c.keys.LastLocation(), "json", slices.Collect(maps.Keys(last)), func(d string) (string, string) {
+		return strconv.FormatInt(last[d].t, 10), string(last[d].payload)
+	})
+	calls = append(calls, hsetNewerCalls(c.keys.LastSeen(), "number", slices.Collect(maps.Keys(seen)), func(d string) (string, string) {
+		v := strconv.FormatInt(seen[d], 10)
+		return v, v
+	})...)
 	for _, r := range scriptHsetNewer.ExecMulti(ctx, c.rdb, calls...) {
 		if err := r.Error(); err != nil {
 			return fmt.Errorf("record last state: %w", err)
 		}
 	}
 	return nil
+}
+
+// hsetNewerCalls are the runs of hset_newer on the hash key (mode: how it
+// tells a stored value's time) that set the devices' fields, at most
+// devicesPerStateCall devices a run; triple gives a device's time and value.
+func hsetNewerCalls(key, mode string, devices []string, triple func(device string) (t, v string)) []rueidis.LuaExec {
+	var calls []rueidis.LuaExec
+	for part := range slices.Chunk(devices, devicesPerStateCall) {
+		args := make([]string, 0, 1+3*len(part))
+		args = append(args, mode)
+		for _, d := range part {
+			t, v := triple(d)
+			args = append(args, d, t, v)
+		}
+		calls = append(calls, rueidis.LuaExec{Keys: []string{key}, Args: args})
+	}
+	return calls
 }
 
 // devicesPerStateCall is the most devices whose last state one run of
