@@ -434,7 +434,9 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		if err := w.redis(ctx, func(c context.Context) error {
 			return w.queue.WorkerHeartbeat(c, w.cfg.ID, w.cfg.HeartbeatTTL)
 		}); err != nil {
-			w.log.Warn("heartbeat", zap.Error(err))
+			if ctx.Err() == nil { // a beat cut short by a stop is no fault
+				w.log.Warn("heartbeat", zap.Error(err))
+			}
 			continue
 		}
 		w.recoverDead(ctx)
@@ -445,7 +447,7 @@ func (w *Worker) recoverDead(ctx context.Context) {
 	c, cancel := context.WithTimeout(ctx, w.cfg.RedisTimeout)
 	defer cancel()
 	got, err := w.queue.RecoverDead(c)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		w.log.Warn("recover dead workers", zap.Error(err))
 	}
 	for dead, n := range got {

@@ -21,6 +21,8 @@ import (
 	"github.com/devtrack/devtrack/storage/sqlite"
 	"github.com/devtrack/devtrack/worker"
 	"github.com/redis/rueidis"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 type env struct {
@@ -28,6 +30,7 @@ type env struct {
 	srv   *redistest.Server
 	rdb   *redisq.Client
 	store *sqlite.Store
+	log   *zap.Logger // the workers' logger; nil logs nothing
 }
 
 // newEnv starts a redis-server and opens a SQLite store in a temp dir.
@@ -51,7 +54,7 @@ func (e *env) start(cfg worker.Config, store worker.BatchStore) (w *worker.Worke
 	if cfg.Block == 0 {
 		cfg.Block = 200 * time.Millisecond
 	}
-	w, err := worker.New(cfg, e.rdb, store, nil)
+	w, err := worker.New(cfg, e.rdb, store, e.log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -325,6 +328,28 @@ func TestStopReleasesNothingAndExitsCleanly(t *testing.T) {
 	s := e.stats()
 	if s.Workers != 0 || s.InFlight != 0 {
 		t.Fatalf("after stop: %+v; want no worker registered and nothing in flight", s)
+	}
+}
+
+// A stop that lands while a heartbeat waits on Redis cuts that beat short:
+// an operator stopping the worker must not read that as a fault.
+func TestAStopDuringAHeartbeatLogsNoWarning(t *testing.T) {
+	e := newEnv(t)
+	core, logs := observer.New(zap.WarnLevel)
+	e.log = zap.New(core)
+	// Beats every 300 ms. Redis stays frozen for less than the TTL and less
+	// than the client's own liveness checks.
+	_, stop := e.start(worker.Config{HeartbeatTTL: 900 * time.Millisecond}, nil)
+	time.Sleep(100 * time.Millisecond) // let it start
+	e.srv.Pause()
+	time.Sleep(350 * time.Millisecond) // one beat waits on Redis now
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	time.Sleep(50 * time.Millisecond) // the stop cancels the waiting beat; nothing to poll for
+	e.srv.Resume()
+	<-stopped
+	for _, l := range logs.All() {
+		t.Errorf("logged at a stop: %s %s %v", l.Level, l.Message, l.ContextMap())
 	}
 }
 

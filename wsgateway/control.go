@@ -89,7 +89,9 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 	defer cancel()
 	existed, err := g.presence.GatewayHeartbeat(c, g.instance, g.cfg.HeartbeatTTL)
 	if err != nil {
-		g.log.Warn("gateway heartbeat", zap.Error(err))
+		if ctx.Err() == nil { // a beat cut short by a stop is no fault
+			g.log.Warn("gateway heartbeat", zap.Error(err))
+		}
 		return false
 	}
 	if !existed {
@@ -103,7 +105,9 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 				continue
 			}
 			if _, err := g.presence.EnsureLink(c, dc.device.ID, dc.link); err != nil {
-				g.log.Warn("assert device link", zap.Error(err))
+				if ctx.Err() == nil {
+					g.log.Warn("assert device link", zap.Error(err))
+				}
 				break
 			}
 		}
@@ -133,7 +137,7 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 		}
 	}
 	removed, err := g.presence.SweepLinks(c, gone)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		g.log.Warn("sweep links", zap.Error(err))
 	}
 	if len(removed) > 0 {
@@ -180,7 +184,9 @@ func (g *Gateway) revokeLoop(ctx context.Context) {
 		ids, err := g.store.RevokedSince(c, since)
 		cancel()
 		if err != nil {
-			g.log.Warn("poll revoked devices", zap.Error(err))
+			if ctx.Err() == nil {
+				g.log.Warn("poll revoked devices", zap.Error(err))
+			}
 			continue
 		}
 		since = start.UnixMilli() - 10_000

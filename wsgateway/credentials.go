@@ -86,7 +86,9 @@ func (g *Gateway) checkViewers(ctx context.Context) bool {
 	defer cancel()
 	users, err := g.store.Users(c)
 	if err != nil {
-		g.log.Warn("check viewers' credentials: list users", zap.Error(err))
+		if ctx.Err() == nil {
+			g.log.Warn("check viewers' credentials: list users", zap.Error(err))
+		}
 		return false
 	}
 	byName := make(map[string]storage.User, len(users))
@@ -157,7 +159,9 @@ func (g *Gateway) checkChangedDevices(ctx context.Context, since int64) bool {
 	defer cancel()
 	devs, err := g.store.DevicesChangedSince(c, since)
 	if err != nil {
-		g.log.Warn("check moved devices: devices changed since", zap.Error(err))
+		if ctx.Err() == nil {
+			g.log.Warn("check moved devices: devices changed since", zap.Error(err))
+		}
 		return false
 	}
 	for _, d := range devs {
@@ -174,7 +178,9 @@ func (g *Gateway) checkRotatedDevices(ctx context.Context, since int64) bool {
 	defer cancel()
 	devs, err := g.store.DevicesRotatedSince(c, since)
 	if err != nil {
-		g.log.Warn("check device tokens: rotated devices", zap.Error(err))
+		if ctx.Err() == nil {
+			g.log.Warn("check device tokens: rotated devices", zap.Error(err))
+		}
 		return false
 	}
 	g.tokens.rotationsChecked(start, devs)
@@ -208,7 +214,9 @@ func (g *Gateway) checkLegacyKeys(ctx context.Context, since int64) bool {
 	defer cancel()
 	keys, err := g.store.LegacyKeysIssuedSince(c, since)
 	if err != nil {
-		g.log.Warn("check legacy keys: keys issued since", zap.Error(err))
+		if ctx.Err() == nil {
+			g.log.Warn("check legacy keys: keys issued since", zap.Error(err))
+		}
 		return false
 	}
 	if len(keys) == 0 {

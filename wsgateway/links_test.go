@@ -10,6 +10,8 @@ import (
 
 	"github.com/devtrack/devtrack/wsgateway"
 	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
@@ -84,4 +86,24 @@ func TestLinksAreAssertedAgainAfterRedisLosesThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFor(t, 5*time.Second, "link asserted again", func() bool { return e.link("d1") == want })
+}
+
+// A stop that lands while a heartbeat waits on Redis cuts that beat short:
+// an operator stopping the gateway must not read that as a fault.
+func TestAStopDuringAHeartbeatLogsNoWarning(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	// Beats every 300 ms. Redis stays frozen for less than the TTL, so the
+	// heartbeat key never expires meanwhile, and for less than the client's
+	// own liveness checks, which would drop the connection.
+	e := newEnvLogged(t, wsgateway.Config{ID: "gw-a", HeartbeatTTL: 900 * time.Millisecond, RedisTimeout: 5 * time.Second}, zap.New(core))
+	e.redis.Pause()
+	time.Sleep(350 * time.Millisecond) // one beat waits on Redis now
+	stopped := make(chan struct{})
+	go func() { e.stop(); close(stopped) }()
+	time.Sleep(50 * time.Millisecond) // the stop cancels the waiting beat; nothing to poll for
+	e.redis.Resume()
+	<-stopped
+	for _, l := range logs.All() {
+		t.Errorf("logged at a stop: %s %s %v", l.Level, l.Message, l.ContextMap())
+	}
 }
