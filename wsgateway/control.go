@@ -115,6 +115,7 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 	g.ingest.prune(time.Now())
 	g.logins.prune(time.Now())
 	g.addrs.prune(time.Now())
+	g.conns.pruneDrops(time.Now())
 	for dev, link := range g.orphans.take() {
 		removed, err := g.presence.DeleteLink(c, dev, link)
 		if err != nil {

@@ -133,3 +133,39 @@ func isTimeout(err error) bool {
 	var ne interface{ Timeout() bool }
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// A device revoked through this gateway while its handshake is under way
+// (its token read, its connection not yet registered) is closed once the
+// connection opens, not left open until the next revocation poll. Redis is
+// frozen to hold the handshake at its link, between the two.
+func TestDeviceRevokedDuringItsHandshakeIsClosedAtOnce(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{RevokePoll: longPoll, PushTimeout: 5 * time.Second})
+	admin := e.addUser("root", storage.RoleAdmin)
+	tok := e.addDevice("d1", "g")
+	e.redis.Pause()
+	type dialed struct {
+		ws  *websocket.Conn
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		ws, _, err := e.dial(tok)
+		done <- dialed{ws, err}
+	}()
+	time.Sleep(300 * time.Millisecond) // the token is read; the link waits on Redis. Nothing to poll for.
+	if status, body := e.post(admin, "/api/v1/devices/d1/revoke", ``); status != 200 {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+	e.redis.Resume()
+	d := <-done
+	if d.err != nil {
+		t.Fatalf("dial: %v; want the handshake that began before the revoke to complete", d.err)
+	}
+	defer d.ws.Close()
+	if code := waitClosed(t, d.ws, time.Second); code != 4001 {
+		t.Fatalf("closed with %d, want 4001", code)
+	}
+	if _, resp, err := e.dial(tok); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("revoked token: %v, want 401", err)
+	}
+}

@@ -50,6 +50,7 @@ type deviceConn struct {
 	link    string // value in the links hash
 	limiter *rate.Limiter
 	log     devLogger
+	mark    dropMark // the registry's drops before the credentials were read
 
 	wmu       sync.Mutex // one writer at a time
 	closeOnce sync.Once
@@ -168,20 +169,23 @@ func (g *Gateway) authDevice(w http.ResponseWriter, r *http.Request) (storage.De
 // state (its 4 KB read buffer, the response's write buffers, the request,
 // the handler's stack) for as long as it lives.
 func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
+	mark := g.conns.mark()
 	dev, ok := g.authDevice(w, r)
 	if !ok {
 		return
 	}
-	if c := g.upgradeDevice(w, r, dev, nativeFraming{}); c != nil {
+	if c := g.upgradeDevice(w, r, dev, nativeFraming{}, mark); c != nil {
 		go c.readLoop()
 	}
 }
 
-// newDeviceConn returns the connection state of dev, not yet upgraded.
-func (g *Gateway) newDeviceConn(dev storage.Device, fr framing) *deviceConn {
+// newDeviceConn returns the connection state of dev, not yet upgraded;
+// mark is the registry's drop count taken before dev's credentials were read.
+func (g *Gateway) newDeviceConn(dev storage.Device, fr framing, mark dropMark) *deviceConn {
 	return &deviceConn{
 		g:       g,
 		fr:      fr,
+		mark:    mark,
 		device:  dev,
 		link:    redisq.LinkValue(g.instance, strconv.FormatUint(connSeq.Add(1), 36)),
 		limiter: rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst),
@@ -220,9 +224,10 @@ func (l devLogger) Error(msg string, fields ...zap.Field) { l.log(zap.ErrorLevel
 
 // openDevice upgrades r to a connection of dev, whose identity the
 // handshake proved (a token, a legacy key), and serves it through fr until
-// it closes.
-func (g *Gateway) openDevice(w http.ResponseWriter, r *http.Request, dev storage.Device, fr framing) {
-	if c := g.upgradeDevice(w, r, dev, fr); c != nil {
+// it closes. mark is the registry's drop count taken before the handshake
+// read its credentials.
+func (g *Gateway) openDevice(w http.ResponseWriter, r *http.Request, dev storage.Device, fr framing, mark dropMark) {
+	if c := g.upgradeDevice(w, r, dev, fr, mark); c != nil {
 		c.readLoop()
 	}
 }
@@ -230,8 +235,8 @@ func (g *Gateway) openDevice(w http.ResponseWriter, r *http.Request, dev storage
 // upgradeDevice upgrades r to a connection of dev and registers it
 // (opened); readLoop must follow. It returns nil when the request was
 // refused (answered already).
-func (g *Gateway) upgradeDevice(w http.ResponseWriter, r *http.Request, dev storage.Device, fr framing) *deviceConn {
-	c := g.newDeviceConn(dev, fr)
+func (g *Gateway) upgradeDevice(w http.ResponseWriter, r *http.Request, dev storage.Device, fr framing, mark dropMark) *deviceConn {
+	c := g.newDeviceConn(dev, fr, mark)
 	// A request that cannot be upgraded must not touch the link of the
 	// device's live connection.
 	if !upgradeable(r) {
@@ -263,8 +268,14 @@ func (g *Gateway) upgradeDevice(w http.ResponseWriter, r *http.Request, dev stor
 // announces it online. readLoop must follow: it undoes all of it.
 func (c *deviceConn) opened(old string) {
 	g := c.g
-	if prev := g.conns.add(c); prev != nil {
+	prev, dropped := g.conns.add(c)
+	if prev != nil {
 		prev.close(closeReplaced, "replaced by a newer connection")
+	}
+	if dropped {
+		// Revoked or deleted during the handshake; readLoop cleans up.
+		c.log.Info("closing device connection: dropped during its handshake")
+		c.close(closeRevoked, "token revoked")
 	}
 	if old != "" && old != c.link {
 		g.replaceRemote(c.device.ID, old)

@@ -222,13 +222,14 @@ func (l *legacyListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if key := r.URL.Query().Get("key"); key != "" {
+		mark := g.conns.mark()
 		dev, k, ok := l.authKey(w, r, key, remote)
 		if !ok {
 			return
 		}
 		l.keyed.Add(1)
 		defer l.keyed.Add(-1)
-		g.openDevice(w, r, dev, &legacyConn{l: l, keyAt: k.IssuedAt})
+		g.openDevice(w, r, dev, &legacyConn{l: l, keyAt: k.IssuedAt}, mark)
 		return
 	}
 	if len(l.cfg.Allow) == 0 {
@@ -291,12 +292,13 @@ func (l *legacyListener) serveFleet(w http.ResponseWriter, r *http.Request, remo
 		return
 	}
 	defer l.release(ws) // after the connection joined the registry (opened)
+	mark := g.conns.mark()
 	dev, first, ok := l.bind(ws, remote)
 	if !ok {
 		return
 	}
 	authenticated(r)
-	c := g.newDeviceConn(dev, &legacyConn{l: l})
+	c := g.newDeviceConn(dev, &legacyConn{l: l}, mark)
 	c.ws = ws
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.PushTimeout)
 	old, err := g.presence.SetLink(ctx, dev.ID, c.link)

@@ -3,6 +3,7 @@ package wsgateway
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // WebSocket close codes of the device protocol.
@@ -21,26 +22,85 @@ const (
 
 // registry holds the open device connections of this gateway: the newest per
 // device (older ones are being closed) and all of them for shutdown.
+//
+// It also remembers the devices this gateway dropped (revoked or deleted
+// through its API). A handshake reads the credentials before its connection
+// joins the registry, so a drop may sweep the registry in between and miss
+// the connection: each connection carries the drop count taken before its
+// credentials were read (mark), and add tells when its device was dropped
+// after that.
 type registry struct {
 	mu       sync.Mutex
 	byDevice map[string]*deviceConn
 	all      map[*deviceConn]struct{}
 	wg       sync.WaitGroup
+
+	drops   dropMark              // drops so far
+	dropped map[string]deviceDrop // device -> its latest drop
 }
+
+// dropMark counts the drops of a registry.
+type dropMark uint64
+
+type deviceDrop struct {
+	mark dropMark
+	at   time.Time
+}
+
+// dropMemory is how long a drop is remembered: far longer than a handshake
+// takes from its credentials to joining the registry (bounded by the store
+// and Redis timeouts of a few seconds).
+const dropMemory = time.Minute
 
 func newRegistry() *registry {
-	return &registry{byDevice: map[string]*deviceConn{}, all: map[*deviceConn]struct{}{}}
+	return &registry{byDevice: map[string]*deviceConn{}, all: map[*deviceConn]struct{}{}, dropped: map[string]deviceDrop{}}
 }
 
-// add registers c as its device's connection and returns the one it replaced.
-func (r *registry) add(c *deviceConn) *deviceConn {
+// add registers c as its device's connection and returns the one it
+// replaced; dropped tells that the device was dropped after c's mark, so c
+// must be closed as a dropped device's.
+func (r *registry) add(c *deviceConn) (old *deviceConn, dropped bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.wg.Add(1)
-	old := r.byDevice[c.device.ID]
+	old = r.byDevice[c.device.ID]
 	r.byDevice[c.device.ID] = c
 	r.all[c] = struct{}{}
-	return old
+	d, ok := r.dropped[c.device.ID]
+	return old, ok && d.mark > c.mark
+}
+
+// mark is the drop count, taken before a handshake reads its credentials.
+func (r *registry) mark() dropMark {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.drops
+}
+
+// drop records that the device was dropped and returns its connections.
+func (r *registry) drop(device string, now time.Time) []*deviceConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drops++
+	r.dropped[device] = deviceDrop{mark: r.drops, at: now}
+	var out []*deviceConn
+	for c := range r.all {
+		if c.device.ID == device {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// pruneDrops forgets the drops older than dropMemory.
+func (r *registry) pruneDrops(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for dev, d := range r.dropped {
+		if now.Sub(d.at) > dropMemory {
+			delete(r.dropped, dev)
+		}
+	}
 }
 
 // remove forgets c; the device's entry only if it still is c.

@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/devtrack/devtrack/internal/protocol"
 	"github.com/devtrack/devtrack/internal/token"
@@ -330,14 +331,13 @@ func (g *Gateway) deleteDevice(w http.ResponseWriter, r *http.Request, _ storage
 }
 
 // dropDevice forgets a revoked or deleted device's cached tokens and closes
-// its connections on this gateway.
+// its connections on this gateway, those still in their handshake included
+// (registry.add).
 func (g *Gateway) dropDevice(id, why string) {
 	g.tokens.forget(id)
-	for _, dc := range g.conns.snapshot() {
-		if dc.device.ID == id {
-			dc.log.Info("closing device connection: " + why)
-			dc.close(closeRevoked, why)
-		}
+	for _, dc := range g.conns.drop(id, time.Now()) {
+		dc.log.Info("closing device connection: " + why)
+		dc.close(closeRevoked, why)
 	}
 }
 
