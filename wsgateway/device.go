@@ -440,10 +440,22 @@ func (c *deviceConn) pushLoop() {
 				}
 			} else {
 				c.fr.ack(c, ids)
+				observeAcks(round)
 			}
 		}
 		if len(results) > 0 {
 			g.commandResults(time.Now().Add(g.cfg.RedisTimeout), c.device.ID, results)
+		}
+	}
+}
+
+// observeAcks records the ack latency of each frame of an acked round.
+func observeAcks(round []pendingPush) {
+	now := time.Now()
+	for _, pp := range round {
+		d := now.Sub(pp.at).Seconds()
+		for range pp.ids {
+			ackSeconds.Observe(d)
 		}
 	}
 }

@@ -132,6 +132,34 @@ func TestBatchAcksGoodItemsAndRefusesBadOnes(t *testing.T) {
 	}
 }
 
+// devtrack_gateway_ack_seconds counts each acked frame once, a batch's
+// frames each, and not the refused ones; the time it adds up is no more than
+// the test took.
+func TestAckLatencyIsObservedOncePerAckedFrame(t *testing.T) {
+	e := newEnv(t, wsgateway.Config{})
+	d := e.mustDial(e.addDevice("d1", "g"))
+	count, sum := e.metric("devtrack_gateway_ack_seconds_count"), e.metric("devtrack_gateway_ack_seconds_sum")
+	start := time.Now()
+	d.send(`{"type":"batch","items":[` + loc("b1", 1, 1) + `,` + loc("b2", 1, 2) + `,{"type":"location","id":"b3","data":{"lat":100,"lng":1}}]}`)
+	d.send(loc("s1", 2, 2))
+	for answered := 0; answered < 4; {
+		r := d.read()
+		switch r.Type {
+		case "ack":
+			answered += len(r.IDs)
+		case "error":
+			answered++
+		}
+	}
+	took := time.Since(start).Seconds()
+	if n := e.metric("devtrack_gateway_ack_seconds_count") - count; n != 3 {
+		t.Errorf("ack_seconds counted %v frames, want the 3 acked", n)
+	}
+	if s := e.metric("devtrack_gateway_ack_seconds_sum") - sum; s <= 0 || s > 3*took {
+		t.Errorf("ack_seconds added %v s for 3 frames acked within %v s", s, took)
+	}
+}
+
 func TestGCJ02IsStoredAsWGS84WithOriginalKept(t *testing.T) {
 	e := newEnv(t, wsgateway.Config{})
 	d := e.mustDial(e.addDevice("d1", "g"))

@@ -68,6 +68,11 @@ var (
 		Help:    "Time to put frames on the ingest list (LPUSH round trip).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 	})
+	ackSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "devtrack", Subsystem: "gateway", Name: "ack_seconds",
+		Help:    "Time from reading a WebSocket frame to writing its ack (the gateway's share of a device's ack latency), one observation per frame.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
 )
 
 func metricsHandler() http.Handler { return promhttp.Handler() }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,5 +56,26 @@ func TestDrainSmoke(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(dir, "BENCHMARKS.md"))
 	if !strings.Contains(string(md), "| worker drain | items/s, 1 worker(s) |") || !strings.Contains(string(md), "Machine: ") {
 		t.Errorf("BENCHMARKS.md lacks the row or the machine line:\n%s", md)
+	}
+}
+
+// quantileSince reads the bucket holding a quantile of what was observed
+// between two readings of a cumulative histogram, not since the start.
+func TestHistogramQuantileSinceAnEarlierReading(t *testing.T) {
+	inf := math.Inf(1)
+	bounds := []float64{0.001, 0.002, 0.004, inf}
+	before := histogram{bounds: bounds, counts: []uint64{100, 100, 100, 100}}
+	// Since before: 90 within 1 ms, 8 more within 4 ms, 2 beyond.
+	after := histogram{bounds: bounds, counts: []uint64{190, 190, 198, 200}}
+	for _, tc := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 1}, {0.9, 1}, {0.95, 4}, {0.98, 4}, {0.99, inf}} {
+		if got := after.quantileSince(before, tc.q); got != tc.want {
+			t.Errorf("q %.2f: %v ms, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := before.quantileSince(before, 0.99); got != 0 {
+		t.Errorf("nothing observed: %v, want 0", got)
 	}
 }

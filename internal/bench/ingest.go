@@ -26,6 +26,11 @@ type stepResult struct {
 	lat        []time.Duration // sorted
 	backlogMax int64
 	keptUp     bool
+
+	// Measured at the 20k step only.
+	gwAckP50, gwAckP99 float64            // ms, the gateway's ack_seconds; 0 without WebSocket frames
+	pushP99            float64            // ms, the gateway's push_seconds (LPUSH round trips)
+	cpu                map[string]float64 // % of one core per process
 }
 
 // ingestSteps are the offered rates in frames/s. 30k sits between 20k and
@@ -122,7 +127,12 @@ func (e *Env) ingest(ctx context.Context, r *Results, runs int, scen string, ste
 		var at20k *stepResult
 		var last stepResult
 		for _, rate := range rates {
-			res, err := step(ctx, f, g, rate, d)
+			var res stepResult
+			if rate == 20000 {
+				res, err = e.measured20k(ctx, step, f, g, w, d)
+			} else {
+				res, err = step(ctx, f, g, rate, d)
+			}
 			if err != nil {
 				g.Stop()
 				w.Stop()
@@ -142,8 +152,21 @@ func (e *Env) ingest(ctx context.Context, r *Results, runs int, scen string, ste
 				drained = res.ackedPerS
 			}
 		}
-		g.Stop()
 		w.Stop()
+		// The same 20k step with the box to the gateway, Redis and the
+		// harness: what the gateway does when the worker runs elsewhere.
+		var alone *stepResult
+		if at20k != nil && strings.Contains(scen, "WebSocket") {
+			res, err := e.measured20k(ctx, step, f, g, w, d)
+			if err != nil {
+				g.Stop()
+				return err
+			}
+			e.Log.Sugar().Infof("%s run %d: 20k without a worker: p50 %.1f ms p99 %.1f ms gateway p99 <= %.1f ms",
+				scen, run+1, pct(res.lat, .5), pct(res.lat, .99), res.gwAckP99)
+			alone = &res
+		}
+		g.Stop()
 		r.Add(scen, "ceiling (highest step acked in full)", "frames/s", ceiling, limitOp, limits, ceilingTarget(scen))
 		r.Add(scen, "ceiling with the list drained (backlog never above 1 s of frames)", "frames/s", drained, limitOp, limits, "")
 		r.Add(scen, "acked/s at the first step that fell behind (or the last)", "frames/s", last.ackedPerS, limitOp, limits, "")
@@ -152,9 +175,47 @@ func (e *Env) ingest(ctx context.Context, r *Results, runs int, scen string, ste
 			r.Add(scen, "ack p50 at 20k frames/s", "ms", pct(at20k.lat, .5), "", nil, "")
 			r.Add(scen, "ack p99 at 20k frames/s", "ms", pct(at20k.lat, .99), "", nil, map[bool]string{true: "-", false: "<= 20 ms"}[strings.Contains(scen, "HTTP")])
 			r.Add(scen, "worker backlog at 20k frames/s (max of list)", "items", float64(at20k.backlogMax), "", nil, "list drained")
+			if at20k.gwAckP99 > 0 {
+				r.Add(scen, "the gateway's share of ack p50 at 20k (frame read to ack written, ack_seconds bucket bound)", "ms", at20k.gwAckP50, "", nil, "")
+				r.Add(scen, "the gateway's share of ack p99 at 20k (frame read to ack written, ack_seconds bucket bound)", "ms", at20k.gwAckP99, "", nil, "")
+				r.Add(scen, "its LPUSH round trips p99 at 20k (push_seconds bucket bound)", "ms", at20k.pushP99, "", nil, "")
+			}
+			var total float64
+			for _, name := range []string{"gateway", "worker", "redis-server", "harness"} {
+				total += at20k.cpu[name]
+				r.Add(scen, "CPU at 20k frames/s: "+name, "% of one core", at20k.cpu[name], "", nil, "")
+			}
+			r.Add(scen, "CPU at 20k frames/s: the four together (the box has 2 cores: 200%)", "% of one core", total, "", nil, "")
+		}
+		if alone != nil {
+			r.Add(scen, "ack p99 at 20k frames/s, no worker on the box (list not drained)", "ms", pct(alone.lat, .99), "", nil, "<= 20 ms")
+			r.Add(scen, "the gateway's share of ack p99 at 20k, no worker on the box", "ms", alone.gwAckP99, "", nil, "")
+			r.Add(scen, "CPU at 20k frames/s, no worker on the box: gateway, redis-server and harness together", "% of one core", alone.cpu["gateway"]+alone.cpu["redis-server"]+alone.cpu["harness"], "", nil, "")
 		}
 	}
 	return nil
+}
+
+// measured20k runs the 20k step and measures beside it the gateway's own
+// ack and push latencies (its histograms) and the CPU of each process.
+func (e *Env) measured20k(ctx context.Context, step stepFunc, f *Fleet, g *Gateway, w *Proc, d time.Duration) (stepResult, error) {
+	ackBefore, pushBefore, err := gatewayLatencies(ctx, g)
+	if err != nil {
+		return stepResult{}, err
+	}
+	cpu := startCPU(map[string]int{"gateway": g.Pid(), "worker": w.Pid(), "redis-server": e.Redis.Pid(), "harness": 0})
+	res, err := step(ctx, f, g, 20000, d)
+	if err != nil {
+		return res, err
+	}
+	res.cpu = cpu.stop()
+	ack, push, err := gatewayLatencies(ctx, g)
+	if err != nil {
+		return res, err
+	}
+	res.gwAckP50, res.gwAckP99 = ack.quantileSince(ackBefore, .5), ack.quantileSince(ackBefore, .99)
+	res.pushP99 = push.quantileSince(pushBefore, .99)
+	return res, nil
 }
 
 func (e *Env) wsStep(ctx context.Context, f *Fleet, g *Gateway, rate float64, d time.Duration) (stepResult, error) {

@@ -47,6 +47,9 @@ func Start(ctx context.Context, dir string, port int, options ...string) (*Serve
 	return s, nil
 }
 
+// Pid is the redis-server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Addr is "127.0.0.1:port".
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
