@@ -268,14 +268,18 @@ func (g *Gateway) upgradeDevice(w http.ResponseWriter, r *http.Request, dev stor
 // announces it online. readLoop must follow: it undoes all of it.
 func (c *deviceConn) opened(old string) {
 	g := c.g
-	prev, dropped := g.conns.add(c)
+	prev, closeWith := g.conns.add(c)
 	if prev != nil {
 		prev.close(closeReplaced, "replaced by a newer connection")
 	}
-	if dropped {
-		// Revoked or deleted during the handshake; readLoop cleans up.
+	// Revoked, deleted or shutting down during the handshake: closed at
+	// once; readLoop cleans up.
+	switch closeWith {
+	case closeRevoked:
 		c.log.Info("closing device connection: dropped during its handshake")
 		c.close(closeRevoked, "token revoked")
+	case closeGoingAway:
+		c.close(closeGoingAway, "gateway shutting down")
 	}
 	if old != "" && old != c.link {
 		g.replaceRemote(c.device.ID, old)

@@ -33,7 +33,12 @@ type registry struct {
 	mu       sync.Mutex
 	byDevice map[string]*deviceConn
 	all      map[*deviceConn]struct{}
-	wg       sync.WaitGroup
+	// closing is set by closeAll: a connection joining later is closed
+	// at once. empty is closed when the registry turns empty while wait
+	// waits. (A WaitGroup would race: a handshake finishing during
+	// shutdown adds while wait waits.)
+	closing bool
+	empty   chan struct{}
 
 	drops   dropMark              // drops so far
 	dropped map[string]deviceDrop // device -> its latest drop
@@ -57,17 +62,22 @@ func newRegistry() *registry {
 }
 
 // add registers c as its device's connection and returns the one it
-// replaced; dropped tells that the device was dropped after c's mark, so c
-// must be closed as a dropped device's.
-func (r *registry) add(c *deviceConn) (old *deviceConn, dropped bool) {
+// replaced, and the close code c must be closed with at once, or 0:
+// closeRevoked when its device was dropped after c's mark, closeGoingAway
+// when the gateway is shutting down (closeAll ran during c's handshake).
+func (r *registry) add(c *deviceConn) (old *deviceConn, closeWith int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.wg.Add(1)
 	old = r.byDevice[c.device.ID]
 	r.byDevice[c.device.ID] = c
 	r.all[c] = struct{}{}
-	d, ok := r.dropped[c.device.ID]
-	return old, ok && d.mark > c.mark
+	if d, ok := r.dropped[c.device.ID]; ok && d.mark > c.mark {
+		return old, closeRevoked
+	}
+	if r.closing {
+		return old, closeGoingAway
+	}
+	return old, 0
 }
 
 // mark is the drop count, taken before a handshake reads its credentials.
@@ -114,7 +124,10 @@ func (r *registry) remove(c *deviceConn) {
 	if r.byDevice[c.device.ID] == c {
 		delete(r.byDevice, c.device.ID)
 	}
-	r.wg.Done()
+	if len(r.all) == 0 && r.empty != nil {
+		close(r.empty)
+		r.empty = nil
+	}
 }
 
 // get returns the device's current connection.
@@ -135,7 +148,12 @@ func (r *registry) snapshot() []*deviceConn {
 	return out
 }
 
+// closeAll closes every connection at shutdown; those that join later are
+// closed as they join (add).
 func (r *registry) closeAll(code int, reason string) {
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
 	for _, c := range r.snapshot() {
 		c.close(code, reason)
 	}
@@ -143,13 +161,18 @@ func (r *registry) closeAll(code int, reason string) {
 
 // wait waits until every connection has been removed or ctx ends.
 func (r *registry) wait(ctx context.Context) {
-	done := make(chan struct{})
-	go func() {
-		r.wg.Wait()
-		close(done)
-	}()
+	r.mu.Lock()
+	if len(r.all) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	if r.empty == nil {
+		r.empty = make(chan struct{})
+	}
+	empty := r.empty
+	r.mu.Unlock()
 	select {
-	case <-done:
+	case <-empty:
 	case <-ctx.Done():
 	}
 }
