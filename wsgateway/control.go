@@ -61,6 +61,14 @@ func (g *Gateway) controlLoop(ctx context.Context) {
 	})
 }
 
+// warnUnlessStopping logs a warning unless ctx has ended: a background
+// call cut short by a stop is no fault.
+func (g *Gateway) warnUnlessStopping(ctx context.Context, msg string, fields ...zap.Field) {
+	if ctx.Err() == nil {
+		g.log.Warn(msg, fields...)
+	}
+}
+
 // heartbeatLoop keeps the instance's heartbeat alive, asserts its links
 // again when Redis lost them (a restart without persistence), and sweeps the
 // links of dead instances. Until its first sweep succeeds, it also sweeps
@@ -89,9 +97,7 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 	defer cancel()
 	existed, err := g.presence.GatewayHeartbeat(c, g.instance, g.cfg.HeartbeatTTL)
 	if err != nil {
-		if ctx.Err() == nil { // a beat cut short by a stop is no fault
-			g.log.Warn("gateway heartbeat", zap.Error(err))
-		}
+		g.warnUnlessStopping(ctx, "gateway heartbeat", zap.Error(err))
 		return false
 	}
 	if !existed {
@@ -105,9 +111,7 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 				continue
 			}
 			if _, err := g.presence.EnsureLink(c, dc.device.ID, dc.link); err != nil {
-				if ctx.Err() == nil {
-					g.log.Warn("assert device link", zap.Error(err))
-				}
+				g.warnUnlessStopping(ctx, "assert device link", zap.Error(err))
 				break
 			}
 		}
@@ -138,8 +142,8 @@ func (g *Gateway) beat(ctx context.Context, predecessors bool) bool {
 		}
 	}
 	removed, err := g.presence.SweepLinks(c, gone)
-	if err != nil && ctx.Err() == nil {
-		g.log.Warn("sweep links", zap.Error(err))
+	if err != nil {
+		g.warnUnlessStopping(ctx, "sweep links", zap.Error(err))
 	}
 	if len(removed) > 0 {
 		g.log.Info("swept links of dead gateway instances", zap.Int("devices", len(removed)),
@@ -185,9 +189,7 @@ func (g *Gateway) revokeLoop(ctx context.Context) {
 		ids, err := g.store.RevokedSince(c, since)
 		cancel()
 		if err != nil {
-			if ctx.Err() == nil {
-				g.log.Warn("poll revoked devices", zap.Error(err))
-			}
+			g.warnUnlessStopping(ctx, "poll revoked devices", zap.Error(err))
 			continue
 		}
 		since = start.UnixMilli() - 10_000

@@ -86,9 +86,7 @@ func (g *Gateway) checkViewers(ctx context.Context) bool {
 	defer cancel()
 	users, err := g.store.Users(c)
 	if err != nil {
-		if ctx.Err() == nil {
-			g.log.Warn("check viewers' credentials: list users", zap.Error(err))
-		}
+		g.warnUnlessStopping(ctx, "check viewers' credentials: list users", zap.Error(err))
 		return false
 	}
 	byName := make(map[string]storage.User, len(users))
@@ -159,9 +157,7 @@ func (g *Gateway) checkChangedDevices(ctx context.Context, since int64) bool {
 	defer cancel()
 	devs, err := g.store.DevicesChangedSince(c, since)
 	if err != nil {
-		if ctx.Err() == nil {
-			g.log.Warn("check moved devices: devices changed since", zap.Error(err))
-		}
+		g.warnUnlessStopping(ctx, "check moved devices: devices changed since", zap.Error(err))
 		return false
 	}
 	for _, d := range devs {
@@ -178,9 +174,7 @@ func (g *Gateway) checkRotatedDevices(ctx context.Context, since int64) bool {
 	defer cancel()
 	devs, err := g.store.DevicesRotatedSince(c, since)
 	if err != nil {
-		if ctx.Err() == nil {
-			g.log.Warn("check device tokens: rotated devices", zap.Error(err))
-		}
+		g.warnUnlessStopping(ctx, "check device tokens: rotated devices", zap.Error(err))
 		return false
 	}
 	g.tokens.rotationsChecked(start, devs)
@@ -214,9 +208,7 @@ func (g *Gateway) checkLegacyKeys(ctx context.Context, since int64) bool {
 	defer cancel()
 	keys, err := g.store.LegacyKeysIssuedSince(c, since)
 	if err != nil {
-		if ctx.Err() == nil {
-			g.log.Warn("check legacy keys: keys issued since", zap.Error(err))
-		}
+		g.warnUnlessStopping(ctx, "check legacy keys: keys issued since", zap.Error(err))
 		return false
 	}
 	if len(keys) == 0 {

@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,33 +72,19 @@ func liveGoMemory(ctx context.Context, g *Gateway) (int64, error) {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	req, err = http.NewRequestWithContext(ctx, http.MethodGet, g.Base+"/metrics", nil)
+	fams, err := gatewayMetrics(ctx, g)
 	if err != nil {
 		return 0, err
 	}
-	if resp, err = http.DefaultClient.Do(req); err != nil {
-		return 0, fmt.Errorf("read metrics: %w", err)
-	}
-	defer resp.Body.Close()
 	var total int64
-	found := 0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || (name != "go_memstats_heap_inuse_bytes" && name != "go_memstats_stack_inuse_bytes") {
-			continue
+	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"} {
+		fam, ok := fams[name]
+		if !ok || len(fam.GetMetric()) != 1 {
+			return 0, fmt.Errorf("metrics: no %s", name)
 		}
-		f, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric %s: %w", name, err)
-		}
-		total += int64(f)
-		found++
+		total += int64(fam.GetMetric()[0].GetGauge().GetValue())
 	}
-	if found != 2 {
-		return 0, fmt.Errorf("metrics: heap and stack in use not found (%d of 2)", found)
-	}
-	return total, sc.Err()
+	return total, nil
 }
 
 // Idle is scenario 3c: the gateway's RSS delta per idle connection, for n

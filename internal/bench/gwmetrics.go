@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -17,22 +18,27 @@ type histogram struct {
 	counts []uint64  // cumulative
 }
 
-// gatewayHistogram reads the histogram name from the gateway's /metrics.
-func gatewayHistogram(ctx context.Context, g *Gateway, name string) (histogram, error) {
+// gatewayMetrics reads and parses the gateway's /metrics.
+func gatewayMetrics(ctx context.Context, g *Gateway) (map[string]*dto.MetricFamily, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Base+"/metrics", nil)
 	if err != nil {
-		return histogram{}, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return histogram{}, fmt.Errorf("read metrics: %w", err)
+		return nil, fmt.Errorf("read metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return histogram{}, fmt.Errorf("parse metrics: %w", err)
+		return nil, fmt.Errorf("parse metrics: %w", err)
 	}
+	return fams, nil
+}
+
+// histogramOf is the histogram name of fams.
+func histogramOf(fams map[string]*dto.MetricFamily, name string) (histogram, error) {
 	fam, ok := fams[name]
 	if !ok || len(fam.GetMetric()) != 1 || fam.GetMetric()[0].GetHistogram() == nil {
 		return histogram{}, fmt.Errorf("metrics: no histogram %s", name)
@@ -47,10 +53,14 @@ func gatewayHistogram(ctx context.Context, g *Gateway, name string) (histogram, 
 
 // gatewayLatencies reads the gateway's ack_seconds and push_seconds.
 func gatewayLatencies(ctx context.Context, g *Gateway) (ack, push histogram, err error) {
-	if ack, err = gatewayHistogram(ctx, g, "devtrack_gateway_ack_seconds"); err != nil {
+	fams, err := gatewayMetrics(ctx, g)
+	if err != nil {
 		return
 	}
-	push, err = gatewayHistogram(ctx, g, "devtrack_gateway_push_seconds")
+	if ack, err = histogramOf(fams, "devtrack_gateway_ack_seconds"); err != nil {
+		return
+	}
+	push, err = histogramOf(fams, "devtrack_gateway_push_seconds")
 	return
 }
 
