@@ -52,6 +52,10 @@ type deviceConn struct {
 	log     devLogger
 	mark    dropMark // the registry's drops before the credentials were read
 
+	// Reader goroutine only (readLoop).
+	idle    idleCloser
+	renewed time.Time // when the read deadline last moved on
+
 	wmu       sync.Mutex // one writer at a time
 	closeOnce sync.Once
 
@@ -296,29 +300,17 @@ func (c *deviceConn) opened(old string) {
 }
 
 // readLoop reads until the connection fails or is closed, then cleans up.
+// It is kept to the wait for the next message: an idle device's goroutine
+// is parked in it, under gorilla's read, for as long as the socket lives,
+// and the garbage collector halves a parked goroutine's stack only while it
+// uses under a quarter of it. With the work in readLoop's own frame (320
+// bytes) the parked reader used 1,352 bytes, and a stack that had started
+// at 8 KB (the runtime starts goroutines at the average stack size, high
+// during a burst of handshakes) could never shrink to 4 KB; the frames of
+// readMessage and readDone are only on the stack while they run.
 func (c *deviceConn) readLoop() {
-	g := c.g
-	defer func() {
-		c.close(websocket.CloseNormalClosure, "")
-		c.tasks.Wait() // the pusher ends within PushTimeout
-		c.dropLink()
-		g.conns.remove(c)
-		devicesConnected.Dec()
-		c.log.Debug("device disconnected")
-	}()
-	c.ws.SetReadLimit(g.cfg.MaxMessageBytes)
-	_ = c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
-	c.ws.SetPongHandler(func(string) error {
-		return c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
-	})
-	max := int64(g.cfg.Limits.MaxFrameBytes)
-	idle := c.startIdleCloser() // device_idle.go
-	defer idle.stop()
-	// The read deadline moves on at most every renewEvery, not at every
-	// frame (a runtime timer update each): it stays within renewEvery of
-	// PongWait after the last frame.
-	renewEvery := min(time.Second, g.cfg.PongWait/16)
-	renewed := time.Now()
+	defer c.readDone()
+	c.readStart()
 	for {
 		_, r, err := c.ws.NextReader()
 		if err != nil {
@@ -327,30 +319,67 @@ func (c *deviceConn) readLoop() {
 			}
 			return
 		}
-		if now := time.Now(); now.Sub(renewed) >= renewEvery {
-			_ = c.ws.SetReadDeadline(now.Add(g.cfg.PongWait))
-			renewed = now
-		}
-		idle.reset(g.cfg.DeviceIdleTimeout)
-		data, err := io.ReadAll(io.LimitReader(r, max+1))
-		if err != nil {
+		if !c.readMessage(r) {
 			return
 		}
-		if int64(len(data)) > max {
-			// Drain the rest (bounded by MaxMessageBytes) and refuse it.
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				if errors.Is(err, websocket.ErrReadLimit) {
-					c.close(closeTooBig, "message too large")
-				}
-				return
-			}
-			framesRefused.WithLabelValues(protocol.CodeTooLarge).Inc()
-			c.fr.refuse(c, protocol.FrameError{Code: protocol.CodeTooLarge,
-				Message: "frame larger than " + strconv.FormatInt(max, 10) + " bytes"})
-			continue
-		}
-		c.fr.receive(c, data)
 	}
+}
+
+// readStart sets the read limits and deadlines and starts the idle closer.
+func (c *deviceConn) readStart() {
+	g := c.g
+	c.ws.SetReadLimit(g.cfg.MaxMessageBytes)
+	_ = c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(g.cfg.PongWait))
+	})
+	c.idle = c.startIdleCloser() // device_idle.go
+	c.renewed = time.Now()
+}
+
+// readDone undoes the connection once its reader ends.
+func (c *deviceConn) readDone() {
+	c.idle.stop()
+	c.close(websocket.CloseNormalClosure, "")
+	c.tasks.Wait() // the pusher ends within PushTimeout
+	c.dropLink()
+	c.g.conns.remove(c)
+	devicesConnected.Dec()
+	c.log.Debug("device disconnected")
+}
+
+// readMessage reads the message r and handles it; false ends the reader.
+func (c *deviceConn) readMessage(r io.Reader) bool {
+	g := c.g
+	// The read deadline moves on at most every renewEvery, not at every
+	// frame (a runtime timer update each): it stays within renewEvery of
+	// PongWait after the last frame.
+	renewEvery := min(time.Second, g.cfg.PongWait/16)
+	if now := time.Now(); now.Sub(c.renewed) >= renewEvery {
+		_ = c.ws.SetReadDeadline(now.Add(g.cfg.PongWait))
+		c.renewed = now
+	}
+	c.idle.reset(g.cfg.DeviceIdleTimeout)
+	max := int64(g.cfg.Limits.MaxFrameBytes)
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return false
+	}
+	if int64(len(data)) > max {
+		// Drain the rest (bounded by MaxMessageBytes) and refuse it.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.close(closeTooBig, "message too large")
+			}
+			return false
+		}
+		framesRefused.WithLabelValues(protocol.CodeTooLarge).Inc()
+		c.fr.refuse(c, protocol.FrameError{Code: protocol.CodeTooLarge,
+			Message: "frame larger than " + strconv.FormatInt(max, 10) + " bytes"})
+		return true
+	}
+	c.fr.receive(c, data)
+	return true
 }
 
 // handle processes one message: refuses what is bad at once, and hands what

@@ -86,7 +86,7 @@ func memNow() (heap, stack, rss int64) {
 
 // handshake opens a device WebSocket by hand and returns its TCP
 // connection, read past the 101 response.
-func handshake(b *testing.B, addr, tok string) net.Conn {
+func handshake(b testing.TB, addr, tok string) net.Conn {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,19 +61,25 @@ func settledRSS(ctx context.Context, pid int) int64 {
 }
 
 // liveGoMemory is what the gateway's Go heap and goroutine stacks hold
-// right after a collection (its /debug/pprof/heap?gc=1 runs one), from its
-// /metrics.
+// after collections (its /debug/pprof/heap?gc=1 runs one), from its
+// /metrics. It asks for idleCollections of them: a collection halves a
+// parked goroutine's stack at most once, and a reader started during the
+// burst of handshakes may have started at 16 or 32 KB (the runtime starts
+// goroutines at the average stack size it last saw); an idle gateway runs
+// that many within minutes (the runtime forces one every 2 minutes).
 func liveGoMemory(ctx context.Context, g *Gateway) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Pprof+"/debug/pprof/heap?gc=1", nil)
-	if err != nil {
-		return 0, err
+	for range idleCollections {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Pprof+"/debug/pprof/heap?gc=1", nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, fmt.Errorf("collect garbage: %w", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("collect garbage: %w", err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	fams, err := gatewayMetrics(ctx, g)
 	if err != nil {
 		return 0, err
@@ -85,6 +93,31 @@ func liveGoMemory(ctx context.Context, g *Gateway) (int64, error) {
 		total += int64(fam.GetMetric()[0].GetGauge().GetValue())
 	}
 	return total, nil
+}
+
+// idleCollections is how many collections liveGoMemory runs.
+const idleCollections = 4
+
+// saveHeapProfile writes the gateway's heap profile to path, for a look at
+// what idle connections hold (DEVTRACK_BENCH_HEAPPROFILES names the folder);
+// a failure is only logged: the profile is not a figure.
+func saveHeapProfile(ctx context.Context, g *Gateway, path string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Pprof+"/debug/pprof/heap", nil)
+	if err != nil {
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, raw, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+	}
 }
 
 // Idle is scenario 3c: the gateway's RSS delta per idle connection, for n
@@ -126,6 +159,9 @@ func (e *Env) Idle(ctx context.Context, r *Results, runs int) error {
 			}
 			after := settledRSS(ctx, g.Pid())
 			liveAfter, lerr2 := liveGoMemory(ctx, g)
+			if dir := os.Getenv("DEVTRACK_BENCH_HEAPPROFILES"); dir != "" {
+				saveHeapProfile(ctx, g, filepath.Join(dir, fmt.Sprintf("idle-%s-%d.pprof", kind, run+1)))
+			}
 			if closeFn != nil {
 				closeFn()
 			}
