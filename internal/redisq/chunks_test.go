@@ -65,8 +65,12 @@ func TestLargeBatchesGoToRedisInBoundedCalls(t *testing.T) {
 	if calls := commandCalls(t, srv, "rpop") - before; calls < 3 {
 		t.Fatalf("take of %d items ran %d RPOPs, want at least 3 of at most %d", batch, calls, per)
 	}
+	before = commandCalls(t, srv, "lrange")
 	if held, err := c.InFlight(ctx, "w1"); err != nil || !slices.Equal(held, got) {
 		t.Fatalf("processing list holds %d items (%v), want the %d taken", len(held), err, len(got))
+	}
+	if calls := commandCalls(t, srv, "lrange") - before; calls < 3 {
+		t.Fatalf("reading %d items in flight ran %d LRANGEs, want at least 3 of at most %d", batch, calls, per)
 	}
 	next, err := c.TakeMore(ctx, "w1", batch)
 	if want := all[batch:]; err != nil || !slices.Equal(next, want) {

@@ -133,14 +133,27 @@ func (c *Client) take(ctx context.Context, worker string, max int) ([]string, er
 }
 
 // InFlight returns the items in a worker's processing list, oldest first.
+// It reads them in LRANGEs of at most ItemsPerCall items, as take and done
+// move them: the list of a large batch (20,000 items, twice that with
+// --concurrency 2) in one reply would hold Redis, and every gateway's push
+// behind it, for as long as a take of it in one call. Only the worker
+// itself changes its list while it runs; another worker empties it whole
+// (recoverDead) only once this one's heartbeat has lapsed, and then a page
+// comes back short and the rest, back on the ingest list, is taken again.
 func (c *Client) InFlight(ctx context.Context, worker string) ([]string, error) {
-	items, err := c.rdb.Do(ctx, c.rdb.B().Lrange().Key(c.keys.Processing(worker)).Start(0).Stop(-1).Build()).AsStrSlice()
-	if err != nil {
-		return nil, fmt.Errorf("queue in flight: %w", err)
+	key := c.keys.Processing(worker)
+	var items []string
+	for start := int64(0); ; start += ItemsPerCall {
+		page, err := c.rdb.Do(ctx, c.rdb.B().Lrange().Key(key).Start(start).Stop(start+ItemsPerCall-1).Build()).AsStrSlice()
+		if err != nil {
+			return nil, fmt.Errorf("queue in flight: %w", err)
+		}
+		items = append(items, page...)
+		if len(page) < ItemsPerCall {
+			break
+		}
 	}
-	for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
-		items[i], items[j] = items[j], items[i]
-	}
+	slices.Reverse(items)
 	return items, nil
 }
 
