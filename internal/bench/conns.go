@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/devtrack/devtrack/devclient"
 )
 
@@ -99,25 +101,22 @@ func liveGoMemory(ctx context.Context, g *Gateway) (int64, error) {
 const idleCollections = 4
 
 // saveHeapProfile writes the gateway's heap profile to path, for a look at
-// what idle connections hold (DEVTRACK_BENCH_HEAPPROFILES names the folder);
-// a failure is only logged: the profile is not a figure.
-func saveHeapProfile(ctx context.Context, g *Gateway, path string) {
+// what idle connections hold (DEVTRACK_BENCH_HEAPPROFILES names the folder).
+func saveHeapProfile(ctx context.Context, g *Gateway, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Pprof+"/debug/pprof/heap", nil)
 	if err != nil {
-		return
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return
+		return fmt.Errorf("heap profile: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	if err == nil {
-		err = os.WriteFile(path, raw, 0o644)
-	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "heap profile:", err)
+		return fmt.Errorf("heap profile: %w", err)
 	}
+	return os.WriteFile(path, raw, 0o644)
 }
 
 // Idle is scenario 3c: the gateway's RSS delta per idle connection, for n
@@ -160,7 +159,10 @@ func (e *Env) Idle(ctx context.Context, r *Results, runs int) error {
 			after := settledRSS(ctx, g.Pid())
 			liveAfter, lerr2 := liveGoMemory(ctx, g)
 			if dir := os.Getenv("DEVTRACK_BENCH_HEAPPROFILES"); dir != "" {
-				saveHeapProfile(ctx, g, filepath.Join(dir, fmt.Sprintf("idle-%s-%d.pprof", kind, run+1)))
+				// Only logged: the profile is not a figure.
+				if err := saveHeapProfile(ctx, g, filepath.Join(dir, fmt.Sprintf("idle-%s-%d.pprof", kind, run+1))); err != nil {
+					e.Log.Warn("save the gateway's heap profile", zap.Error(err))
+				}
 			}
 			if closeFn != nil {
 				closeFn()
