@@ -272,18 +272,17 @@ func (g *Gateway) upgradeDevice(w http.ResponseWriter, r *http.Request, dev stor
 // announces it online. readLoop must follow: it undoes all of it.
 func (c *deviceConn) opened(old string) {
 	g := c.g
-	prev, closeWith := g.conns.add(c)
+	prev, closeWith, text := g.conns.add(c)
 	if prev != nil {
 		prev.close(closeReplaced, "replaced by a newer connection")
 	}
 	// Revoked, deleted or shutting down during the handshake: closed at
 	// once; readLoop cleans up.
-	switch closeWith {
-	case closeRevoked:
+	if closeWith == closeRevoked {
 		c.log.Info("closing device connection: dropped during its handshake")
-		c.close(closeRevoked, "token revoked")
-	case closeGoingAway:
-		c.close(closeGoingAway, "gateway shutting down")
+	}
+	if closeWith != 0 {
+		c.close(closeWith, text)
 	}
 	if old != "" && old != c.link {
 		g.replaceRemote(c.device.ID, old)

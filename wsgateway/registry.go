@@ -33,12 +33,14 @@ type registry struct {
 	mu       sync.Mutex
 	byDevice map[string]*deviceConn
 	all      map[*deviceConn]struct{}
-	// closing is set by closeAll: a connection joining later is closed
-	// at once. empty is closed when the registry turns empty while wait
-	// waits. (A WaitGroup would race: a handshake finishing during
-	// shutdown adds while wait waits.)
-	closing bool
-	empty   chan struct{}
+	// closeCode and closeText are closeAll's, set when it runs: a
+	// connection joining later is closed at once with them. empty is
+	// closed when the registry turns empty while wait waits. (A WaitGroup
+	// would race: a handshake finishing during shutdown adds while wait
+	// waits.)
+	closeCode int
+	closeText string
+	empty     chan struct{}
 
 	drops   dropMark              // drops so far
 	dropped map[string]deviceDrop // device -> its latest drop
@@ -62,22 +64,19 @@ func newRegistry() *registry {
 }
 
 // add registers c as its device's connection and returns the one it
-// replaced, and the close code c must be closed with at once, or 0:
-// closeRevoked when its device was dropped after c's mark, closeGoingAway
-// when the gateway is shutting down (closeAll ran during c's handshake).
-func (r *registry) add(c *deviceConn) (old *deviceConn, closeWith int) {
+// replaced, and the close code and text c must be closed with at once, or
+// 0: closeRevoked when its device was dropped after c's mark, closeAll's
+// when it ran during c's handshake (the gateway is shutting down).
+func (r *registry) add(c *deviceConn) (old *deviceConn, closeWith int, text string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old = r.byDevice[c.device.ID]
 	r.byDevice[c.device.ID] = c
 	r.all[c] = struct{}{}
 	if d, ok := r.dropped[c.device.ID]; ok && d.mark > c.mark {
-		return old, closeRevoked
+		return old, closeRevoked, "token revoked"
 	}
-	if r.closing {
-		return old, closeGoingAway
-	}
-	return old, 0
+	return old, r.closeCode, r.closeText
 }
 
 // mark is the drop count, taken before a handshake reads its credentials.
@@ -152,7 +151,7 @@ func (r *registry) snapshot() []*deviceConn {
 // closed as they join (add).
 func (r *registry) closeAll(code int, reason string) {
 	r.mu.Lock()
-	r.closing = true
+	r.closeCode, r.closeText = code, reason
 	r.mu.Unlock()
 	for _, c := range r.snapshot() {
 		c.close(code, reason)

@@ -22,20 +22,20 @@ func TestRegistryTellsAConnectionItsDeviceWasDroppedDuringItsHandshake(t *testin
 		t.Fatalf("drop of a device without connections returned %d", len(got))
 	}
 	after := r.mark()
-	if _, code := r.add(conn("d1", before)); code != closeRevoked {
+	if _, code, _ := r.add(conn("d1", before)); code != closeRevoked {
 		t.Errorf("marked before the drop: close code %d, want %d", code, closeRevoked)
 	}
-	if _, code := r.add(conn("d1", after)); code != 0 {
+	if _, code, _ := r.add(conn("d1", after)); code != 0 {
 		t.Errorf("marked after the drop: close code %d, want none", code)
 	}
-	if _, code := r.add(conn("d2", before)); code != 0 {
+	if _, code, _ := r.add(conn("d2", before)); code != 0 {
 		t.Errorf("another device: close code %d, want none", code)
 	}
 	if got := r.drop("d1", now); len(got) != 2 {
 		t.Errorf("drop returned %d connections of d1, want 2", len(got))
 	}
 	r.pruneDrops(now.Add(dropMemory / 2))
-	if _, code := r.add(conn("d1", after)); code != closeRevoked {
+	if _, code, _ := r.add(conn("d1", after)); code != closeRevoked {
 		t.Error("second drop forgotten too early")
 	}
 	r.pruneDrops(now.Add(dropMemory + time.Second))
@@ -53,15 +53,15 @@ func TestRegistryWaitsForAConnectionJoiningDuringShutdown(t *testing.T) {
 	b := &deviceConn{device: storage.Device{ID: "b"}}
 	r.add(a)
 	r.mu.Lock()
-	r.closing = true // what closeAll sets before closing each connection
+	r.closeCode, r.closeText = closeGoingAway, "gateway shutting down" // what closeAll sets before closing each connection
 	r.mu.Unlock()
 	waited := make(chan struct{})
 	go func() {
 		r.wait(context.Background())
 		close(waited)
 	}()
-	if _, code := r.add(b); code != closeGoingAway {
-		t.Fatalf("joining during shutdown: close code %d, want %d", code, closeGoingAway)
+	if _, code, text := r.add(b); code != closeGoingAway || text != "gateway shutting down" {
+		t.Fatalf("joining during shutdown: close %d %q, want %d", code, text, closeGoingAway)
 	}
 	r.remove(a)
 	select {

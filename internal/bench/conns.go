@@ -71,16 +71,9 @@ func settledRSS(ctx context.Context, pid int) int64 {
 // that many within minutes (the runtime forces one every 2 minutes).
 func liveGoMemory(ctx context.Context, g *Gateway) (int64, error) {
 	for range idleCollections {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Pprof+"/debug/pprof/heap?gc=1", nil)
-		if err != nil {
-			return 0, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		if _, err := pprofGet(ctx, g, "/debug/pprof/heap?gc=1"); err != nil {
 			return 0, fmt.Errorf("collect garbage: %w", err)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 	}
 	fams, err := gatewayMetrics(ctx, g)
 	if err != nil {
@@ -103,20 +96,25 @@ const idleCollections = 4
 // saveHeapProfile writes the gateway's heap profile to path, for a look at
 // what idle connections hold (DEVTRACK_BENCH_HEAPPROFILES names the folder).
 func saveHeapProfile(ctx context.Context, g *Gateway, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Pprof+"/debug/pprof/heap", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	raw, err := pprofGet(ctx, g, "/debug/pprof/heap")
 	if err != nil {
 		return fmt.Errorf("heap profile: %w", err)
 	}
 	return os.WriteFile(path, raw, 0o644)
+}
+
+// pprofGet returns the body of path on the gateway's --pprof listener.
+func pprofGet(ctx context.Context, g *Gateway, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.Pprof+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
 }
 
 // Idle is scenario 3c: the gateway's RSS delta per idle connection, for n
